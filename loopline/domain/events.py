@@ -1,0 +1,123 @@
+"""Typed events on the bus. Each carries `type`, `call_id`, `at` and a schema version `v`.
+
+The bus carries their JSON; `parse_event` turns it back into the right model.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from loopline.domain.agents import Presence
+from loopline.domain.calls import Decision
+from loopline.domain.intent import Intent
+from loopline.domain.journey import JourneyMatch
+
+SCHEMA_VERSION = 1
+
+
+class EventBase(BaseModel):
+    call_id: str | None = None
+    at: datetime
+    v: int = SCHEMA_VERSION
+
+
+class CallerView(BaseModel):
+    number: str
+    name: str | None = None
+
+
+class DecisionView(BaseModel):
+    policy: str
+    queue: str
+    reason: str
+
+
+class CallReceived(EventBase):
+    type: Literal["call.received"] = "call.received"
+    provider_call_id: str
+    caller: CallerView
+    dialed: str
+    campaign: str | None = None
+
+
+class CallRouted(EventBase):
+    """A decision was made (first routing, a re-route or a dequeue)."""
+
+    type: Literal["call.routed"] = "call.routed"
+    decision: Decision
+    outcome: Literal["offered", "queued", "fallback"]
+    agent_id: str | None = None
+    trigger: Literal["webhook", "reroute", "dequeue", "expired"] = "webhook"
+
+
+class CallOffered(EventBase):
+    """The screen-pop: pushed to the reserved agent's desktop at once."""
+
+    type: Literal["call.offered"] = "call.offered"
+    agent_id: str
+    caller: CallerView
+    crm: dict[str, Any] = Field(default_factory=dict)
+    journey: JourneyMatch | None = None
+    intent: Intent = Field(default_factory=Intent)
+    decision: DecisionView
+    expires_at: datetime
+
+
+class CallAnswered(EventBase):
+    type: Literal["call.answered"] = "call.answered"
+    agent_id: str
+
+
+class CallQueued(EventBase):
+    type: Literal["call.queued"] = "call.queued"
+    queue: str
+    priority: int
+
+
+class CallTransferred(EventBase):
+    """An offer fell through (rejected, no answer, expired) and the call moves on."""
+
+    type: Literal["call.transferred"] = "call.transferred"
+    from_agent_id: str
+    reason: str
+
+
+class CallEnded(EventBase):
+    type: Literal["call.ended"] = "call.ended"
+    agent_id: str | None = None
+    reason: str = "completed"
+    duration_s: float = 0.0
+
+
+class AgentStateChanged(EventBase):
+    type: Literal["agent.state"] = "agent.state"
+    agent_id: str
+    presence: Presence
+    load: int = 0
+
+
+Event = Annotated[
+    CallReceived
+    | CallRouted
+    | CallOffered
+    | CallAnswered
+    | CallQueued
+    | CallTransferred
+    | CallEnded
+    | AgentStateChanged,
+    Field(discriminator="type"),
+]
+
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(raw: str | bytes) -> Event:
+    """Parse one event from its JSON; raises `pydantic.ValidationError` on bad input."""
+    return _EVENT_ADAPTER.validate_json(raw)
+
+
+def dump_event(event: Event) -> str:
+    return event.model_dump_json()

@@ -1,0 +1,153 @@
+"""Live state behind one interface: agents, reservations, queues, calls; and the event bus.
+
+Two implementations of each: `memory` (one node, embedded) and `redis` (many nodes). The same
+test suite runs against both. Every method that decides who gets what is atomic: under one
+lock in memory, one Lua script in Redis.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+from loopline.domain.agents import AgentState, Presence
+from loopline.domain.calls import CallState, QueuedCall, QueueStats, Reservation
+from loopline.domain.events import Event
+
+
+class StateUnavailable(RuntimeError):
+    """The live state cannot be reached (Redis down); callers degrade, never crash."""
+
+
+class StateStore(ABC):
+    # -- health ------------------------------------------------------------------------------
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise `StateUnavailable` when the store cannot be reached."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    # -- agents ------------------------------------------------------------------------------
+    @abstractmethod
+    async def register_agent(self, agent_id: str, capacity: int) -> AgentState:
+        """Create the agent (offline) or update its capacity, keeping its live state."""
+
+    @abstractmethod
+    async def set_presence(self, agent_id: str, presence: Presence, now: datetime) -> AgentState:
+        """Set an agent's presence. Raises `KeyError` for an unknown agent."""
+
+    @abstractmethod
+    async def get_agent(self, agent_id: str) -> AgentState | None: ...
+
+    @abstractmethod
+    async def list_agents(self) -> list[AgentState]: ...
+
+    # -- reservations (atomic) ---------------------------------------------------------------
+    @abstractmethod
+    async def reserve(
+        self, call_id: str, candidates: Sequence[str], ttl_s: float, now: datetime
+    ) -> str | None:
+        """Reserve the first candidate, in order, who is available with room; None if none.
+
+        The reservation counts against capacity at once and expires at now + ttl_s unless
+        confirmed. Sets the agent's `last_offered_at`. A call holds at most one reservation.
+        """
+
+    @abstractmethod
+    async def confirm(self, call_id: str, agent_id: str, now: datetime) -> bool:
+        """Turn the reservation into an active call; False if it expired or was released.
+
+        When the agent's load reaches capacity its presence becomes busy.
+        """
+
+    @abstractmethod
+    async def release(self, call_id: str, agent_id: str, now: datetime) -> AgentState | None:
+        """Free the agent's slot for this call (reserved or active); None if it held none.
+
+        A busy agent becomes available again; an agent left with no load gets `idle_since=now`;
+        releasing an active call counts it in `calls_today`.
+        """
+
+    @abstractmethod
+    async def claim_expired(self, now: datetime, limit: int = 100) -> list[Reservation]:
+        """Remove and return reservations past their expiry; each goes to exactly one caller."""
+
+    # -- live calls --------------------------------------------------------------------------
+    @abstractmethod
+    async def put_call(self, call: CallState) -> None: ...
+
+    @abstractmethod
+    async def get_call(self, call_id: str) -> CallState | None: ...
+
+    @abstractmethod
+    async def delete_call(self, call_id: str) -> None: ...
+
+    @abstractmethod
+    async def call_id_for(self, provider_call_id: str) -> str | None:
+        """The call id of a provider's call (set by `put_call`)."""
+
+    # -- queues ------------------------------------------------------------------------------
+    @abstractmethod
+    async def enqueue(self, item: QueuedCall) -> None:
+        """Add a call to its queue, served by highest priority, then longest waiting."""
+
+    @abstractmethod
+    async def queued(self, queue: str, limit: int = 50) -> list[QueuedCall]:
+        """The first `limit` calls of a queue, in service order."""
+
+    @abstractmethod
+    async def claim_queued(self, queue: str, call_id: str) -> bool:
+        """Remove a call from its queue; True for exactly one of any concurrent claimers."""
+
+    @abstractmethod
+    async def queue_names(self) -> list[str]:
+        """Queues that hold at least one call."""
+
+    @abstractmethod
+    async def queue_stats(self, queue: str, now: datetime) -> QueueStats: ...
+
+    # -- small facts -------------------------------------------------------------------------
+    @abstractmethod
+    async def set_last_agent(self, caller: str, agent_id: str) -> None: ...
+
+    @abstractmethod
+    async def get_last_agent(self, caller: str) -> str | None: ...
+
+    @abstractmethod
+    async def claim_once(self, key: str, ttl_s: float) -> bool:
+        """True the first time `key` is claimed within ttl_s (webhook retries, dedupe)."""
+
+
+class Subscription(ABC):
+    """A stream of (event id, event). Use as `async with bus.subscribe() as sub: async for ...`."""
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[tuple[str, Event]]: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class EventBus(ABC):
+    @abstractmethod
+    async def publish(self, event: Event) -> str:
+        """Publish to every subscriber on every node; returns the event id (ordered)."""
+
+    @abstractmethod
+    def subscribe(self, *, after: str | None = None, group: str | None = None) -> Subscription:
+        """Every event from now on (or after the id `after`, as far as the bus keeps them).
+
+        With `group`, each event goes to one subscriber of that group across all nodes (the
+        records writer uses this so that two nodes do not write one event twice).
+        """
+
+    @abstractmethod
+    async def close(self) -> None: ...
