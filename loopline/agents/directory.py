@@ -1,0 +1,54 @@
+"""The agent directory: configured agents joined with their live state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from loopline.domain.agents import Agent, AgentSnapshot, AgentState, Presence
+from loopline.domain.events import AgentStateChanged
+from loopline.state.base import EventBus, StateStore
+
+
+class AgentDirectory:
+    def __init__(self, agents: Iterable[Agent], state: StateStore, bus: EventBus) -> None:
+        self._agents = {a.id: a for a in agents}
+        self._state = state
+        self._bus = bus
+
+    def get(self, agent_id: str) -> Agent | None:
+        return self._agents.get(agent_id)
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self._agents
+
+    @property
+    def agents(self) -> list[Agent]:
+        return list(self._agents.values())
+
+    async def register_all(self) -> None:
+        """Make sure every configured agent exists in live state, keeping what it holds."""
+        for agent in self._agents.values():
+            await self._state.register_agent(agent.id, agent.capacity)
+
+    async def snapshots(self) -> list[AgentSnapshot]:
+        states = {s.agent_id: s for s in await self._state.list_agents()}
+        out = []
+        for agent in self._agents.values():
+            state = states.get(agent.id) or AgentState(agent_id=agent.id, capacity=agent.capacity)
+            out.append(AgentSnapshot(agent=agent, state=state))
+        return out
+
+    async def set_presence(self, agent_id: str, presence: Presence, now: datetime) -> AgentState:
+        if agent_id not in self._agents:
+            raise KeyError(agent_id)
+        state = await self._state.set_presence(agent_id, presence, now)
+        await self.announce(state, now)
+        return state
+
+    async def announce(self, state: AgentState, now: datetime) -> None:
+        await self._bus.publish(
+            AgentStateChanged(
+                at=now, agent_id=state.agent_id, presence=state.presence, load=state.load
+            )
+        )

@@ -1,0 +1,155 @@
+"""`loopline` command line: serve, check-config, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+from loopline.config.settings import ConfigError, Settings, load_deployment, load_settings
+from loopline.domain.clock import SystemClock
+from loopline.web.auth import Principal, issue_token
+
+
+def _print_config_error(exc: ConfigError) -> None:
+    print(f"{exc.source}: configuration refused ({len(exc.errors)} error(s)):", file=sys.stderr)
+    for line in exc.errors:
+        print(f"  {line}", file=sys.stderr)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        deployment = load_deployment(args.path)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return 2
+    from loopline.policies import PolicyError, PolicySet
+
+    try:
+        PolicySet.compile(deployment.policies, deployment.default_route)
+    except PolicyError as exc:
+        print(f"{args.path}: configuration refused (1 error(s)):\n  {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.path}: ok — {len(deployment.queues)} queues, {len(deployment.agents)} agents, "
+        f"{len(deployment.policies)} policies, {len(deployment.tracking_numbers)} tracking numbers"
+    )
+    return 0
+
+
+def _load(path: str) -> Settings | None:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return None
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return 2
+    if args.agent:
+        if args.agent not in {a.id for a in settings.deployment.agents}:
+            print(f"no agent {args.agent!r} in {args.config}", file=sys.stderr)
+            return 2
+        principal = Principal(role="agent", subject=args.agent)
+    elif args.supervisor:
+        principal = Principal(role="supervisor", subject=args.supervisor)
+    else:
+        principal = Principal(role="admin", subject=args.admin)
+    print(issue_token(settings.token_secret(), principal, SystemClock().now(), args.ttl))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.demo and not os.environ.get("TWILIO_AUTH_TOKEN"):
+        # The demo signs its own simulated webhooks; a real deployment sets the real token.
+        os.environ["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
+    if args.public_url:
+        os.environ["LOOPLINE_PUBLIC_URL"] = args.public_url
+    elif "LOOPLINE_PUBLIC_URL" not in os.environ:
+        os.environ["LOOPLINE_PUBLIC_URL"] = f"http://{args.host}:{args.port}"
+    settings = _load(args.config)
+    if settings is None:
+        return 2
+    from loopline.policies import PolicyError
+    from loopline.web.app import build_app
+
+    overrides = {}
+    if args.demo:
+        from loopline.web.demo import DemoTelephony
+
+        overrides["call_control"] = DemoTelephony(settings)
+    try:
+        app = build_app(settings, **overrides)
+    except PolicyError as exc:
+        print(f"{args.config}: configuration refused:\n  {exc}", file=sys.stderr)
+        return 2
+    base = settings.public_url
+    print(f"Loopline '{settings.deployment.deployment.name}' on http://{args.host}:{args.port}")
+    print(f"  state: {settings.state_backend}   records: {settings.records_url}")
+    print(f"  Twilio voice webhook:  {base}/twilio/voice   (status: {base}/twilio/status)")
+    print(f"  Media stream:          {base.replace('http', 'ws', 1)}/twilio/media")
+    print(f"  Agent socket:          ws://{args.host}:{args.port}/ws/agent?token=…")
+    print(f"  Supervisor socket:     ws://{args.host}:{args.port}/ws/supervisor?token=…")
+    print(f"  Health:                http://{args.host}:{args.port}/healthz")
+    print(f"  Tokens: loopline token --config {args.config} --agent ana | --supervisor NAME")
+    if args.demo:
+        print("  Demo: simulated callers and agents are driving traffic (Ctrl-C to stop).")
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
+    server = uvicorn.Server(config)
+    if args.demo:
+        from loopline.web.demo import run_with_demo
+
+        asyncio.run(run_with_demo(server, settings, overrides["call_control"]))
+    else:
+        server.run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loopline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run a Loopline node")
+    serve.add_argument("--config", default="config/loopline.yaml")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--public-url", help="the URL Twilio reaches (LOOPLINE_PUBLIC_URL)")
+    serve.add_argument("--demo", action="store_true", help="drive simulated calls and agents")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check-config", help="validate a deployment file")
+    check.add_argument("path")
+    check.set_defaults(func=cmd_check_config)
+
+    token = sub.add_parser("token", help="print a bearer token for the sockets and the API")
+    token.add_argument("--config", default="config/loopline.yaml")
+    who = token.add_mutually_exclusive_group(required=True)
+    who.add_argument("--agent", metavar="ID")
+    who.add_argument("--supervisor", metavar="NAME")
+    who.add_argument("--admin", metavar="NAME")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds (default 12 h)")
+    token.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs request URLs at INFO; a CRM URL carries the caller's number.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Durable records: calls, their decision and offer trails (SQLite embedded, PostgreSQL at scale).
+
+The records writer subscribes to the bus and hands each event to `Records.apply`.
+"""
+
+from loopline.records.base import Records, RecordsUnavailable
+from loopline.records.migrate import migrate
+from loopline.records.models import CallRecord, DecisionRecord, OfferOutcome, OfferRecord
+from loopline.records.sql import SqlRecords
+
+__all__ = [
+    "CallRecord",
+    "DecisionRecord",
+    "OfferOutcome",
+    "OfferRecord",
+    "Records",
+    "RecordsUnavailable",
+    "SqlRecords",
+    "migrate",
+]

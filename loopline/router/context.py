@@ -1,0 +1,89 @@
+"""Build the call context: caller, campaign, CRM record, journey, intent, time, queues."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from loopline.config.schema import DeploymentConfig
+from loopline.domain.calls import CallContext, InboundCall, QueueStats
+from loopline.domain.journey import JourneyMatch
+from loopline.journey.base import IntentScorer, JourneyLookup
+from loopline.providers.crm import CrmClient
+from loopline.providers.phone import normalize_caller
+from loopline.router.hours import time_facts
+
+log = logging.getLogger(__name__)
+
+
+class ContextBuilder:
+    def __init__(
+        self,
+        deployment: DeploymentConfig,
+        crm: CrmClient,
+        journey: JourneyLookup,
+        intent: IntentScorer,
+        *,
+        journey_budget_s: float = 0.2,
+    ) -> None:
+        self._deployment = deployment
+        self._crm = crm
+        self._journey = journey
+        self._intent = intent
+        self._journey_budget_s = journey_budget_s
+        self._campaigns = {t.number: t.campaign for t in deployment.tracking_numbers}
+
+    def campaign_for(self, dialed: str) -> str | None:
+        """The campaign of a tracking number; None sends the call down the default route."""
+        return self._campaigns.get(dialed)
+
+    async def build(
+        self,
+        call_id: str,
+        inbound: InboundCall,
+        queues: dict[str, QueueStats],
+        now: datetime,
+    ) -> CallContext:
+        caller = normalize_caller(
+            inbound.from_number,
+            default_region=self._deployment.deployment.default_region,
+            name=inbound.caller_name,
+            provider_state=inbound.from_state,
+        )
+        dialed = normalize_caller(
+            inbound.to_number, default_region=self._deployment.deployment.default_region
+        ).number
+        campaign = self.campaign_for(dialed)
+        # CRM (own time budget inside the adapter) and journey run side by side.
+        crm_task = self._crm.lookup(caller.number) if caller.valid else _empty()
+        crm, journey = await asyncio.gather(
+            crm_task, self._journey_match(dialed, now, caller.number)
+        )
+        if crm.get("name") and not caller.name:
+            caller = caller.model_copy(update={"name": str(crm["name"])})
+        intent = self._intent.score(journey, crm, caller.number, campaign)
+        return CallContext(
+            call_id=call_id,
+            caller=caller,
+            dialed=dialed,
+            campaign=campaign,
+            crm=crm,
+            journey=journey,
+            intent=intent,
+            time=time_facts(self._deployment.business_hours, now),
+            queues=queues,
+        )
+
+    async def _journey_match(self, dialed: str, now: datetime, caller: str) -> JourneyMatch | None:
+        try:
+            async with asyncio.timeout(self._journey_budget_s):
+                return await self._journey.match(dialed, now, caller)
+        except TimeoutError:
+            log.warning("journey lookup over budget; routing without it")
+            return None
+
+
+async def _empty() -> dict[str, Any]:
+    return {}
