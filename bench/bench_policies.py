@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import random
 import statistics
@@ -171,29 +172,41 @@ def make_context() -> CallContext:
     )
 
 
-def measure(fn: Callable[[], object], runs: int, warmup: int) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
+def measure(
+    subjects: dict[str, Callable[[], object]], runs: int, block: int = 50
+) -> dict[str, dict[str, float]]:
+    """Time every subject `runs` times, taking turns a block at a time, so that a shared
+    machine's slow spells fall on all of them alike rather than on whichever ran then."""
+    samples: dict[str, list[float]] = {name: [] for name in subjects}
+    for fn in subjects.values():
+        for _ in range(block):
+            fn()  # warm-up
     gc.collect()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        fn()
-        samples.append((time.perf_counter_ns() - start) / 1000)
-    samples.sort()
+    while any(len(taken) < runs for taken in samples.values()):
+        for name, fn in subjects.items():
+            taken = samples[name]
+            for _ in range(min(block, runs - len(taken))):
+                start = time.perf_counter_ns()
+                fn()
+                taken.append((time.perf_counter_ns() - start) / 1000)
+    return {name: _summary(taken) for name, taken in samples.items()}
+
+
+def _summary(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
     return {
         "p50_us": round(samples[len(samples) // 2], 1),
         "p99_us": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))], 1),
         "mean_us": round(statistics.fmean(samples), 1),
         "max_us": round(samples[-1], 1),
-        "runs": runs,
+        "runs": len(samples),
     }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--agents", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=3000)
+    parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -204,16 +217,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     policies = make_policies(Strategy.BEST_MATCH)
     decision = decide(context, policies, agents, NOW)
     assert decision.policy == f"p{MATCHING_AT:02d}", decision.reason
-    warmup = max(50, args.runs // 20)
-
     route = policies.policies[MATCHING_AT].route
     ranking = rank(route, agents, context, NOW)
+
+    subjects: dict[str, Callable[[], object]] = {
+        "decide": partial(decide, context, policies, agents, NOW),
+        # Reading one attribute pair of every agent: the floor of any pure-Python decide()
+        # on this machine, to scale the other figures by.
+        "scan_floor": partial(_scan, agents),
+        "cel_vars": context.cel_vars,
+        "match": lambda: policies.match(context.cel_vars()),
+        "rank": partial(rank, route, agents, context, NOW),
+    }
+    for strategy in Strategy:
+        per_strategy = make_policies(strategy)
+        subjects[f"decide[{strategy.value}]"] = partial(
+            decide, context, per_strategy, agents, NOW, last_agent_id="a0001"
+        )
+    figures = measure(subjects, args.runs)
+
     result: dict[str, Any] = {
         "benchmark": "policies.decide",
         "command": "python -m bench.bench_policies",
         "engine": ENGINE,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpus": os.cpu_count(),
         "agents": args.agents,
         "policies": len(policies),
         "matching_policy_index": MATCHING_AT,
@@ -222,31 +251,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "candidates_kept": len(decision.candidates),
         "rejected_kept": len(decision.rejected),
         "reason": decision.reason,
-        "decide": measure(lambda: decide(context, policies, agents, NOW), args.runs, warmup),
-        "parts": {
-            # Reading one attribute pair of every agent: the floor of any pure-Python decide()
-            # on this machine, to scale the other figures by.
-            "scan_floor": measure(partial(_scan, agents), args.runs, warmup),
-            "cel_vars": measure(context.cel_vars, args.runs, warmup),
-            "match": measure(lambda: policies.match(context.cel_vars()), args.runs, warmup),
-            "rank": measure(lambda: rank(route, agents, context, NOW), args.runs, warmup),
+        "decide": figures.pop("decide"),
+        "parts": {name: figures.pop(name) for name in ("scan_floor", "cel_vars", "match", "rank")},
+        "decide_by_strategy": {
+            name.removeprefix("decide[").removesuffix("]"): value for name, value in figures.items()
         },
-        "decide_by_strategy": {},
     }
-    # Services freeze what they load at start-up (gc.freeze) so full collections skip it; the
-    # tail of the figures above includes those collections, this one shows decide() without.
-    gc.freeze()
-    result["decide_gc_frozen"] = measure(
-        lambda: decide(context, policies, agents, NOW), args.runs, warmup
-    )
-    gc.unfreeze()
-    for strategy in Strategy:
-        per = make_policies(strategy)
-        result["decide_by_strategy"][strategy.value] = measure(
-            partial(decide, context, per, agents, NOW, last_agent_id="a0001"),
-            max(200, args.runs // 5),
-            warmup,
-        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -17,7 +17,10 @@ from loopline.domain.events import (
     CallEnded,
     CallOffered,
     CallTransferred,
+    ComplianceFlagged,
     Event,
+    SentimentUpdated,
+    UtteranceEvent,
     dump_event,
 )
 from loopline.state.base import EventBus
@@ -58,7 +61,7 @@ def agent_of(event: Event) -> str | None:
         return event.agent_id
     if isinstance(event, CallTransferred):
         return event.from_agent_id
-    if isinstance(event, CallEnded):
+    if isinstance(event, CallEnded | UtteranceEvent | SentimentUpdated | ComplianceFlagged):
         return event.agent_id
     return None
 

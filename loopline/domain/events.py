@@ -99,6 +99,70 @@ class AgentStateChanged(EventBase):
     load: int = 0
 
 
+class Redaction(BaseModel):
+    kind: str  # card, cvv, expiry, ssn, dob, email, phone, ...
+    start_ms: int
+    end_ms: int
+
+
+class SentimentView(BaseModel):
+    label: Literal["positive", "neutral", "negative"]
+    score: float  # -1 .. 1
+
+
+class UtteranceEvent(EventBase):
+    """One utterance of one track, already redacted: partial while spoken, then final."""
+
+    type: Literal["utterance.partial", "utterance.final"]
+    track: Literal["inbound", "outbound"]
+    speaker: Literal["caller", "agent"]
+    text: str
+    start_ms: int
+    end_ms: int
+    redactions: list[Redaction] = Field(default_factory=list)
+    sentiment: SentimentView | None = None
+    agent_id: str | None = None  # the call's agent, so the hub can reach their desktop
+
+
+class SentimentUpdated(EventBase):
+    type: Literal["sentiment.updated"] = "sentiment.updated"
+    track: Literal["inbound", "outbound"]
+    rolling: float  # -1 .. 1
+    trend: float
+    alert: bool = False
+    agent_id: str | None = None
+
+
+class ComplianceFlagged(EventBase):
+    type: Literal["compliance.flagged"] = "compliance.flagged"
+    kind: str
+    detail: str = ""
+    agent_id: str | None = None
+
+
+class MediaLag(EventBase):
+    """Speech recognition is behind real time on a node (supervisors see a warning)."""
+
+    type: Literal["media.lag"] = "media.lag"
+    node: str
+    lag_s: float
+
+
+class SessionTouched(EventBase):
+    type: Literal["session.touched"] = "session.touched"
+    session_id: str
+    kind: str  # pageview, event, heartbeat, ...
+    url: str | None = None
+
+
+class LeaseGranted(EventBase):
+    type: Literal["lease.granted"] = "lease.granted"
+    session_id: str
+    number: str
+    pool: str
+    fallback: bool = False
+
+
 Event = Annotated[
     CallReceived
     | CallRouted
@@ -107,7 +171,13 @@ Event = Annotated[
     | CallQueued
     | CallTransferred
     | CallEnded
-    | AgentStateChanged,
+    | AgentStateChanged
+    | UtteranceEvent
+    | SentimentUpdated
+    | ComplianceFlagged
+    | MediaLag
+    | SessionTouched
+    | LeaseGranted,
     Field(discriminator="type"),
 ]
 

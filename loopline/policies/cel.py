@@ -2,10 +2,13 @@
 
 The engine is `common-expression-language` (import `cel`, Rust). It was chosen over
 `cel-python` by measurement (`python -m bench.bench_cel`, figures in
-`bench/results/cel_engines.json`): evaluation is two orders of magnitude faster, compiling is
-about ten times faster, it compares int with double as current CEL does (`crm.score > 0.7`
-when the CRM sent an int), and its syntax errors carry the position and what was expected.
-Nothing outside this module imports the engine, so swapping it touches this file only.
+`bench/results/cel_engines.json`): evaluating a rule takes under a microsecond against about
+200 (cel-python), compiling is seven to ten times faster, and it got our whole expression
+table right where cel-python failed three rules: `journey != null` on a present journey, and
+int against double (`crm.score > 0.7` when the CRM sent an int, `time.hour > 8.5`), which
+current CEL allows. Its syntax errors carry the position and what was expected; its one weak
+spot, slow conversion of Python values, is why `Bindings` converts lazily and only the fields
+rules read. Nothing outside this module imports the engine.
 """
 
 from __future__ import annotations
