@@ -146,7 +146,8 @@ async def _sim_agent(settings: Settings, telephony: DemoTelephony, agent_id: str
     )
     ws_base = settings.public_url.replace("http", "ws", 1)
     rng = random.Random(agent_id)
-    async with websockets.connect(f"{ws_base}/ws/agent?token={token}") as ws:
+    headers = {"Authorization": f"Bearer {token}"}  # a header keeps the token out of access logs
+    async with websockets.connect(f"{ws_base}/ws/agent", additional_headers=headers) as ws:
         await ws.send(json.dumps({"type": "state", "state": Presence.AVAILABLE.value}))
         async for raw in ws:
             msg = json.loads(raw)
