@@ -78,7 +78,12 @@ class RestRecorder:
         async def update_call(sid: str, call_sid: str, request: Request) -> JSONResponse:
             form = await request.form()
             self.requests.append(
-                {"account": sid, "call_sid": call_sid, "form": dict(form), "auth": request.headers.get("authorization")}
+                {
+                    "account": sid,
+                    "call_sid": call_sid,
+                    "form": dict(form),
+                    "auth": request.headers.get("authorization"),
+                }
             )
             self.arrived.set()
             if self.fail_with:
@@ -87,8 +92,8 @@ class RestRecorder:
 
         return app
 
-    async def wait_for(self, n: int, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, n: int, within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
             while len(self.requests) < n:
                 self.arrived.clear()
                 await self.arrived.wait()

@@ -27,14 +27,38 @@ def test_demo_config_loads() -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: d["agents"][1]["skills"].update(sales=7), "agents[1].skills.sales: Input should be less than or equal to 5"),
-        (lambda d: d["agents"][0].update(capacity=0), "agents[0].capacity: Input should be greater than or equal to 1"),
-        (lambda d: d["agents"][2]["endpoint"].update(kind="fax"), "agents[2].endpoint.kind: Input should be 'client', 'sip' or 'number'"),
-        (lambda d: d["policies"][1]["route"].update(queue="nowhere"), "policies[1].route.queue: unknown queue 'nowhere'"),
-        (lambda d: d["policies"][0]["route"].update(strategy="fastest"), "policies[0].route.strategy: Input should be"),
-        (lambda d: d["tracking_numbers"][0].update(number="555-0100"), "tracking_numbers[0].number: String should match pattern"),
-        (lambda d: d["business_hours"].update(timezone="Mars/Olympus"), "business_hours.timezone: unknown timezone 'Mars/Olympus'"),
-        (lambda d: d["business_hours"]["days"].update(mon="9-5"), "business_hours.days: mon: '9-5' is not HH:MM-HH:MM"),
+        (
+            lambda d: d["agents"][1]["skills"].update(sales=7),
+            "agents[1].skills.sales: Input should be less than or equal to 5",
+        ),
+        (
+            lambda d: d["agents"][0].update(capacity=0),
+            "agents[0].capacity: Input should be greater than or equal to 1",
+        ),
+        (
+            lambda d: d["agents"][2]["endpoint"].update(kind="fax"),
+            "agents[2].endpoint.kind: Input should be 'client', 'sip' or 'number'",
+        ),
+        (
+            lambda d: d["policies"][1]["route"].update(queue="nowhere"),
+            "policies[1].route.queue: unknown queue 'nowhere'",
+        ),
+        (
+            lambda d: d["policies"][0]["route"].update(strategy="fastest"),
+            "policies[0].route.strategy: Input should be",
+        ),
+        (
+            lambda d: d["tracking_numbers"][0].update(number="555-0100"),
+            "tracking_numbers[0].number: String should match pattern",
+        ),
+        (
+            lambda d: d["business_hours"].update(timezone="Mars/Olympus"),
+            "business_hours.timezone: unknown timezone 'Mars/Olympus'",
+        ),
+        (
+            lambda d: d["business_hours"]["days"].update(mon="9-5"),
+            "business_hours.days: mon: '9-5' is not HH:MM-HH:MM",
+        ),
         (lambda d: d.update(colour="blue"), "colour: Extra inputs are not permitted"),
         (lambda d: d["agents"].append(dict(d["agents"][0])), "agents: duplicate agent id 'ana'"),
         (lambda d: d.pop("default_route"), "default_route: Field required"),
@@ -95,7 +119,9 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "agents[1].skills.sales" in err
 
 
-def test_check_config_names_the_bad_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_config_names_the_bad_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = demo_data()
     data["policies"][2]["when"] = "intent.name == "
     bad = tmp_path / "bad.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -27,7 +28,11 @@ TOKEN_SECRET = "e2e-token-secret-0123456789abcdef-0123456789"
 
 
 def write_settings(
-    tmp_path: Path, *, port: int, rest_url: str, mutate: Callable[[dict[str, Any]], None] | None = None,
+    tmp_path: Path,
+    *,
+    port: int,
+    rest_url: str,
+    mutate: Callable[[dict[str, Any]], None] | None = None,
     env: dict[str, str] | None = None,
 ) -> Settings:
     data = yaml.safe_load(DEMO.read_text())
@@ -62,13 +67,23 @@ class Running:
 
     async def voice(self, sid: str, caller: str, dialed: str = "+15005550100") -> httpx.Response:
         return await self.signer.post(
-            self.http, "/twilio/voice", {"CallSid": sid, "From": caller, "To": dialed, "CallStatus": "ringing", "AccountSid": ACCOUNT_SID}
+            self.http,
+            "/twilio/voice",
+            {
+                "CallSid": sid,
+                "From": caller,
+                "To": dialed,
+                "CallStatus": "ringing",
+                "AccountSid": ACCOUNT_SID,
+            },
         )
 
     @asynccontextmanager
     async def agent(self, agent_id: str, *, available: bool = True) -> AsyncIterator[Any]:
         ws_url = self.base.replace("http", "ws", 1) + "/ws/agent"
-        async with websockets.connect(ws_url, additional_headers={"Authorization": f"Bearer {token_for('agent', agent_id)}"}) as ws:
+        async with websockets.connect(
+            ws_url, additional_headers={"Authorization": f"Bearer {token_for('agent', agent_id)}"}
+        ) as ws:
             hello = json.loads(await ws.recv())
             assert hello["type"] == "hello"
             if available:
@@ -77,11 +92,9 @@ class Running:
             yield ws
 
 
-async def next_of(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+async def next_of(ws: Any, kind: str, within: float = 5.0) -> dict[str, Any]:
     """The next message of one type on a socket, skipping others."""
-    import asyncio
-
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             msg: dict[str, Any] = json.loads(await ws.recv())
             if msg.get("type") == kind:
@@ -102,7 +115,8 @@ def start_node(tmp_path: Path, rest: tuple[RestRecorder, str]):  # type: ignore[
 
     @asynccontextmanager
     async def _start(
-        mutate: Callable[[dict[str, Any]], None] | None = None, env: dict[str, str] | None = None,
+        mutate: Callable[[dict[str, Any]], None] | None = None,
+        env: dict[str, str] | None = None,
         **overrides: Any,
     ) -> AsyncIterator[Running]:
         port = free_port()

@@ -49,7 +49,7 @@ async def test_webhook_dials_available_agent_and_pops_screen(start_node, backend
         assert "<Client>ana</Client>" in twiml
         assert "/twilio/dial-status?call_id=CL" in twiml
 
-        pop = await next_of(ws, "call.offered", timeout=2)
+        pop = await next_of(ws, "call.offered", within=2)
         assert pop["caller"] == {"number": GRACE, "name": "Grace Hopper"}
         assert pop["crm"]["tier"] == "vip"
         assert pop["decision"]["policy"] == "vip"
@@ -79,11 +79,14 @@ async def test_full_agent_queues_second_call_then_dequeues_it(start_node, backen
         # The first call ends: Twilio reports the Dial completed, then the call.
         sid1 = "CA" + "a" * 32
         done = await node.signer.post(
-            node.http, f"/twilio/dial-status?call_id={pop1['call_id']}",
+            node.http,
+            f"/twilio/dial-status?call_id={pop1['call_id']}",
             {"CallSid": sid1, "DialCallStatus": "completed", "DialCallDuration": "42"},
         )
         assert "<Hangup" in done.text
-        await node.signer.post(node.http, "/twilio/status", {"CallSid": sid1, "CallStatus": "completed"})
+        await node.signer.post(
+            node.http, "/twilio/status", {"CallSid": sid1, "CallStatus": "completed"}
+        )
 
         # Ben is free: the waiting call is offered to him and redirected through Twilio's API.
         pop2 = await next_of(ws, "call.offered")
@@ -128,12 +131,16 @@ async def test_no_answer_on_dial_tries_next_agent_in_the_action_response(start_n
         first = "ben" if "<Client>ben</Client>" in resp.text else "emma"
         call_id = resp.text.split('name="call_id" value="')[1].split('"')[0]
         nxt = await node.signer.post(
-            node.http, f"/twilio/dial-status?call_id={call_id}",
+            node.http,
+            f"/twilio/dial-status?call_id={call_id}",
             {"CallSid": "CA" + "d" * 32, "DialCallStatus": "no-answer"},
         )
         other = "emma" if first == "ben" else "ben"
         assert f"<Client>{other}</Client>" in nxt.text or "+15005550006" in nxt.text
-        call = await node.http.get(f"{node.base}/v1/calls/{call_id}", headers={"Authorization": f"Bearer {token_for('supervisor', 'sam')}"})
+        call = await node.http.get(
+            f"{node.base}/v1/calls/{call_id}",
+            headers={"Authorization": f"Bearer {token_for('supervisor', 'sam')}"},
+        )
         assert call.status_code == 200
 
 
@@ -143,10 +150,17 @@ async def test_offer_not_accepted_in_time_goes_to_next_agent(start_node) -> None
         data["policies"] = []
         data["routing"]["offer_timeout_s"] = 3
 
-    async with start_node(fast_expiry) as node, node.agent("ben") as ben, node.agent("emma") as emma:
+    async with (
+        start_node(fast_expiry) as node,
+        node.agent("ben") as ben,
+        node.agent("emma") as emma,
+    ):
         await node.voice("CA" + "e" * 32, "+15125550111")
         done, _ = await asyncio.wait(
-            [asyncio.ensure_future(next_of(ben, "call.offered")), asyncio.ensure_future(next_of(emma, "call.offered"))],
+            [
+                asyncio.ensure_future(next_of(ben, "call.offered")),
+                asyncio.ensure_future(next_of(emma, "call.offered")),
+            ],
             return_when=asyncio.FIRST_COMPLETED,
         )
         first = done.pop().result()
@@ -155,7 +169,7 @@ async def test_offer_not_accepted_in_time_goes_to_next_agent(start_node) -> None
         await asyncio.gather(*_, return_exceptions=True)
         other_ws = emma if first["agent_id"] == "ben" else ben
         # Nobody accepts: after 3 s the sweeper moves the call on.
-        second = await next_of(other_ws, "call.offered", timeout=8)
+        second = await next_of(other_ws, "call.offered", within=8)
         assert second["call_id"] == first["call_id"]
 
 
@@ -164,14 +178,21 @@ async def test_unsigned_and_malformed_webhooks_change_nothing(start_node) -> Non
         params = {"CallSid": "CA" + "f" * 32, "From": GRACE, "To": "+15005550100"}
         unsigned = await node.http.post(f"{node.base}/twilio/voice", data=params)
         assert unsigned.status_code == 403
-        wrong = await node.http.post(f"{node.base}/twilio/voice", data=params, headers={"X-Twilio-Signature": "bm9wZQ=="})
+        wrong = await node.http.post(
+            f"{node.base}/twilio/voice", data=params, headers={"X-Twilio-Signature": "bm9wZQ=="}
+        )
         assert wrong.status_code == 403
         tampered_headers = node.signer.headers(f"{node.base}/twilio/voice", params)
-        tampered = await node.http.post(f"{node.base}/twilio/voice", data={**params, "From": ALAN}, headers=tampered_headers)
+        tampered = await node.http.post(
+            f"{node.base}/twilio/voice", data={**params, "From": ALAN}, headers=tampered_headers
+        )
         assert tampered.status_code == 403
         malformed = await node.signer.post(node.http, "/twilio/voice", {"From": GRACE})
         assert malformed.status_code == 400
-        agents = await node.http.get(f"{node.base}/v1/agents", headers={"Authorization": f"Bearer {token_for('supervisor', 'sam')}"})
+        agents = await node.http.get(
+            f"{node.base}/v1/agents",
+            headers={"Authorization": f"Bearer {token_for('supervisor', 'sam')}"},
+        )
         assert [a["reserved"] for a in agents.json()] == [[]]
         assert node.node.router.stats.received == 0
 
@@ -187,13 +208,20 @@ async def test_unknown_dialed_number_takes_default_route(start_node) -> None:  #
 async def test_sockets_reject_bad_tokens_and_api_checks_roles(start_node) -> None:  # type: ignore[no-untyped-def]
     async with start_node(only_agent("ana")) as node:
         ws_base = node.base.replace("http", "ws", 1)
-        for url in (f"{ws_base}/ws/agent?token=garbage", f"{ws_base}/ws/supervisor", f"{ws_base}/ws/agent?token={token_for('agent', 'ana')}x"):
+        for url in (
+            f"{ws_base}/ws/agent?token=garbage",
+            f"{ws_base}/ws/supervisor",
+            f"{ws_base}/ws/agent?token={token_for('agent', 'ana')}x",
+        ):
             async with websockets.connect(url) as ws:
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await ws.recv()
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
         assert (await node.http.get(f"{node.base}/v1/agents")).status_code == 401
-        as_agent = await node.http.get(f"{node.base}/v1/agents", headers={"Authorization": f"Bearer {token_for('agent', 'ana')}"})
+        as_agent = await node.http.get(
+            f"{node.base}/v1/agents",
+            headers={"Authorization": f"Bearer {token_for('agent', 'ana')}"},
+        )
         assert as_agent.status_code == 403
         health = await node.http.get(f"{node.base}/healthz")
         assert health.json()["status"] == "ok"
@@ -202,11 +230,16 @@ async def test_sockets_reject_bad_tokens_and_api_checks_roles(start_node) -> Non
 async def test_supervisor_sees_every_event_and_call_trail(start_node) -> None:  # type: ignore[no-untyped-def]
     async with start_node(only_agent("ana")) as node, node.agent("ana") as ws:
         ws_base = node.base.replace("http", "ws", 1)
-        async with websockets.connect(f"{ws_base}/ws/supervisor?token={token_for('supervisor', 'sam')}") as sup:
+        async with websockets.connect(
+            f"{ws_base}/ws/supervisor?token={token_for('supervisor', 'sam')}"
+        ) as sup:
             assert json.loads(await sup.recv())["type"] == "hello"
             await node.voice("CA" + "7" * 32, GRACE)
             pop = await next_of(ws, "call.offered")
-            seen = [(await next_of(sup, t))["type"] for t in ("call.received", "call.routed", "call.offered")]
+            seen = [
+                (await next_of(sup, t))["type"]
+                for t in ("call.received", "call.routed", "call.offered")
+            ]
             assert seen == ["call.received", "call.routed", "call.offered"]
         # The records writer catches up; the decision trail is served with the why.
         sup_h = {"Authorization": f"Bearer {token_for('supervisor', 'sam')}"}
@@ -220,9 +253,15 @@ async def test_supervisor_sees_every_event_and_call_trail(start_node) -> None:  
         assert decision["policy"] == "vip"
         assert "crm.tier" in decision["expression"]
         assert decision["candidates"][0]["agent_id"] == "ana"
-        other = await node.http.get(f"{node.base}/v1/calls/{pop['call_id']}", headers={"Authorization": f"Bearer {token_for('agent', 'ben')}"})
+        other = await node.http.get(
+            f"{node.base}/v1/calls/{pop['call_id']}",
+            headers={"Authorization": f"Bearer {token_for('agent', 'ben')}"},
+        )
         assert other.status_code == 403
-        mine = await node.http.get(f"{node.base}/v1/calls/{pop['call_id']}", headers={"Authorization": f"Bearer {token_for('agent', 'ana')}"})
+        mine = await node.http.get(
+            f"{node.base}/v1/calls/{pop['call_id']}",
+            headers={"Authorization": f"Bearer {token_for('agent', 'ana')}"},
+        )
         assert mine.status_code == 200
 
 
