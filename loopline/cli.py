@@ -9,16 +9,47 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from loopline.attribution.cli import register as register_attribution_commands
+from loopline.compliance.cli import register as register_users_commands
 from loopline.config.settings import ConfigError, Settings, load_deployment, load_settings
 from loopline.domain.clock import SystemClock
+from loopline.journey.commands import register as register_journey_commands
+from loopline.media.cli import register as register_media_commands
 from loopline.web.auth import Principal, issue_token
+
+# What `serve --demo` gives the deployment file's seeded users when LOOPLINE_DEMO_PASSWORD is
+# unset. Documented in the README; only ever used with --demo.
+DEMO_PASSWORD = "loopline-demo"
 
 
 def _print_config_error(exc: ConfigError) -> None:
     print(f"{exc.source}: configuration refused ({len(exc.errors)} error(s)):", file=sys.stderr)
     for line in exc.errors:
         print(f"  {line}", file=sys.stderr)
+
+
+DEV_TOKEN_FILE = Path("var/dev_twilio_auth_token")
+
+
+def dev_twilio_token(*, create: bool = False) -> str | None:
+    """The development webhook-signing token shared by `serve --dev-token` and simulators."""
+    if DEV_TOKEN_FILE.exists():
+        return DEV_TOKEN_FILE.read_text().strip()
+    if not create:
+        return None
+    DEV_TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    fd = os.open(DEV_TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)
+    return token
+
+
+def signing_token() -> str | None:
+    """What a simulator signs webhooks with: TWILIO_AUTH_TOKEN, else the development token."""
+    return os.environ.get("TWILIO_AUTH_TOKEN") or dev_twilio_token()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -69,9 +100,16 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    if args.demo and not os.environ.get("TWILIO_AUTH_TOKEN"):
-        # The demo signs its own simulated webhooks; a real deployment sets the real token.
-        os.environ["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
+    if (args.demo or args.dev_token) and not os.environ.get("TWILIO_AUTH_TOKEN"):
+        # Simulated webhooks (the demo, `loopline simulate-call`) sign with a development token
+        # kept in var/; a real deployment sets Twilio's own token, which always wins.
+        os.environ["TWILIO_AUTH_TOKEN"] = dev_twilio_token(create=True) or ""
+        print(
+            f"  (development signing token in {DEV_TOKEN_FILE}: set TWILIO_AUTH_TOKEN for Twilio)"
+        )
+    if args.demo and not os.environ.get("LOOPLINE_DEMO_PASSWORD"):
+        # The documented demo default for the config's `users:` (sign in at /signin).
+        os.environ["LOOPLINE_DEMO_PASSWORD"] = DEMO_PASSWORD
     if args.public_url:
         os.environ["LOOPLINE_PUBLIC_URL"] = args.public_url
     elif "LOOPLINE_PUBLIC_URL" not in os.environ:
@@ -100,10 +138,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  Agent socket:          ws://{args.host}:{args.port}/ws/agent?token=…")
     print(f"  Supervisor socket:     ws://{args.host}:{args.port}/ws/supervisor?token=…")
     print(f"  Health:                http://{args.host}:{args.port}/healthz")
+    print(f"  Agent desktop:         http://{args.host}:{args.port}/agent   (sign in at /signin)")
+    print(f"  Supervisor monitor:    http://{args.host}:{args.port}/supervisor")
+    if args.demo and os.environ.get("LOOPLINE_DEMO_PASSWORD") == DEMO_PASSWORD:
+        print(f"  Demo sign-in: ana, ben, dev (agents), sam (supervisor); password {DEMO_PASSWORD}")
     print(f"  Tokens: loopline token --config {args.config} --agent ana | --supervisor NAME")
     if args.demo:
         print("  Demo: simulated callers and agents are driving traffic (Ctrl-C to stop).")
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
+    from loopline.web.sockets import SERVER_OPTIONS
+
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level, **SERVER_OPTIONS
+    )
     server = uvicorn.Server(config)
     if args.demo:
         from loopline.web.demo import run_with_demo
@@ -124,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--public-url", help="the URL Twilio reaches (LOOPLINE_PUBLIC_URL)")
     serve.add_argument("--demo", action="store_true", help="drive simulated calls and agents")
+    serve.add_argument(
+        "--dev-token",
+        action="store_true",
+        help="without TWILIO_AUTH_TOKEN, sign with a development token (var/) for simulate-call",
+    )
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
 
@@ -139,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--admin", metavar="NAME")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds (default 12 h)")
     token.set_defaults(func=cmd_token)
+    register_media_commands(sub)
+    register_users_commands(sub)
+    register_journey_commands(sub)
+    register_attribution_commands(sub)
     return parser
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from loopline.config.attribution import AttributionConfig
+from loopline.config.journey import JourneyConfig
 from loopline.domain.agents import Agent
 from loopline.domain.routing import Policy, Route
 
@@ -75,6 +77,7 @@ class TrackingNumber(Strict):
     campaign: str
     source: str | None = None
     medium: str | None = None
+    always_swap: bool = False  # swap it in for visits from its source/medium, even with a pool
 
 
 class RoutingConfig(Strict):
@@ -92,6 +95,39 @@ class CrmConfig(Strict):
     http_budget_ms: int = Field(default=300, ge=10, le=5000)
 
 
+RedactKind = Literal["card", "cvv", "expiry", "ssn", "dob", "email", "phone", "number"]
+_REDACT_ALL: tuple[RedactKind, ...] = get_args(RedactKind)
+
+
+class MediaConfig(Strict):
+    """Live media: the speech model (a directory, tiny.en or base), its workers, redaction."""
+
+    model: str = "tiny.en"
+    workers: int = Field(default=2, ge=1, le=64)
+    pack_size: int = Field(default=8, ge=1, le=32)
+    partial_interval_s: float = Field(default=1.0, ge=0.2, le=30)
+    redact: list[RedactKind] = Field(default_factory=lambda: list(_REDACT_ALL))
+    download: bool = False  # let faster-whisper fetch a model by name (never by default)
+    lag_warning_s: float = Field(default=2.0, gt=0)
+    preload: bool = False  # load the models at start instead of on the first stream
+
+
+class SeedUser(Strict):
+    """A sign-in account for a demo, made at start when missing, with the password from
+    LOOPLINE_DEMO_PASSWORD (never from this file); real accounts: `loopline users add`."""
+
+    username: str = Field(pattern=r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
+    role: Literal["agent", "supervisor", "admin"]
+    agent_id: str | None = None  # agents: the configured agent whose calls they take
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _agent_needs_id(self) -> SeedUser:
+        if (self.role == "agent") != (self.agent_id is not None):
+            raise ValueError("an agent user needs agent_id; other roles have none")
+        return self
+
+
 class DeploymentConfig(Strict):
     """Everything a deployment file holds. Secrets never live here: see `Settings`."""
 
@@ -106,6 +142,10 @@ class DeploymentConfig(Strict):
     default_route: Route
     tracking_numbers: list[TrackingNumber] = Field(default_factory=list)
     crm: CrmConfig = Field(default_factory=CrmConfig)
+    media: MediaConfig = Field(default_factory=MediaConfig)
+    attribution: AttributionConfig = Field(default_factory=AttributionConfig)
+    journey: JourneyConfig = Field(default_factory=JourneyConfig)
+    users: list[SeedUser] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_references(self) -> DeploymentConfig:
@@ -133,6 +173,10 @@ class DeploymentConfig(Strict):
             for q in a.queues:
                 if q not in queues:
                     problems.append(f"agents[{i}].queues: unknown queue {q!r}")
+        # A seeded agent user whose agent is not configured is skipped at start, not refused:
+        # trimming the agents list of a demo file should not mean editing its users too.
+        for username in dupes([u.username for u in self.users]):
+            problems.append(f"users: duplicate username {username!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -39,6 +39,8 @@ class Env(BaseSettings):
     twilio_api_base_url: str | None = None
     twilio_account_sid: str | None = Field(default=None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN")
+    # The password of the `users:` seeded from the deployment file (demos only).
+    demo_password: SecretStr | None = Field(default=None, min_length=8)
 
 
 class Settings(BaseModel):
@@ -59,6 +61,11 @@ class Settings(BaseModel):
     @property
     def public_url(self) -> str:
         return self.env.public_url.rstrip("/")
+
+    @property
+    def demo_password(self) -> str | None:
+        secret = self.env.demo_password
+        return None if secret is None else secret.get_secret_value()
 
     def token_secret(self) -> str:
         """The bearer-token signing secret: the environment, else a file made on first use."""

@@ -14,6 +14,7 @@ from loopline.domain.agents import Presence
 from loopline.domain.calls import Decision
 from loopline.domain.intent import Intent
 from loopline.domain.journey import JourneyMatch
+from loopline.domain.outcomes import Evidence, QaItemScore
 
 SCHEMA_VERSION = 1
 
@@ -163,6 +164,51 @@ class LeaseGranted(EventBase):
     fallback: bool = False
 
 
+class OutcomeClassified(EventBase):
+    type: Literal["outcome.classified"] = "outcome.classified"
+    label: str
+    confidence: float
+    source: str  # disposition | rules | classifier | default
+    evidence: list[Evidence] = Field(default_factory=list)
+    value: float | None = None
+    currency: str | None = None
+    agent_id: str | None = None
+
+
+class QaScored(EventBase):
+    type: Literal["qa.scored"] = "qa.scored"
+    score: float
+    items: list[QaItemScore] = Field(default_factory=list)
+    agent_id: str | None = None
+
+
+class ConversionCreated(EventBase):
+    type: Literal["conversion.created"] = "conversion.created"
+    conversion_id: str
+    name: str
+    value: float
+    currency: str
+    destinations: list[str] = Field(default_factory=list)
+
+
+class ConversionDelivered(EventBase):
+    type: Literal["conversion.delivered"] = "conversion.delivered"
+    conversion_id: str
+    destination: str
+    attempts: int
+
+
+class ConversionFailed(EventBase):
+    """A delivery attempt failed; `dead` when the conversion moved to the dead-letter list."""
+
+    type: Literal["conversion.failed"] = "conversion.failed"
+    conversion_id: str
+    destination: str
+    attempts: int
+    error: str
+    dead: bool = False
+
+
 Event = Annotated[
     CallReceived
     | CallRouted
@@ -177,7 +223,12 @@ Event = Annotated[
     | ComplianceFlagged
     | MediaLag
     | SessionTouched
-    | LeaseGranted,
+    | LeaseGranted
+    | OutcomeClassified
+    | QaScored
+    | ConversionCreated
+    | ConversionDelivered
+    | ConversionFailed,
     Field(discriminator="type"),
 ]
 

@@ -38,6 +38,16 @@ CallEvent = (
     | CallEnded
 )
 
+CALL_EVENTS = (
+    CallReceived,
+    CallRouted,
+    CallOffered,
+    CallAnswered,
+    CallQueued,
+    CallTransferred,
+    CallEnded,
+)
+
 _MILESTONE_RANK = {CallStatus.ANSWERED: 1, CallStatus.ENDED: 2}
 
 _ROUTED_STATUS = {

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from loopline.domain.calls import CallStatus, Candidate
+from loopline.domain.events import Redaction, SentimentView
 
 
 class OfferOutcome(StrEnum):
@@ -56,6 +57,19 @@ class OfferRecord(BaseModel):
     closed_at: datetime | None = None
 
 
+class UtteranceRecord(BaseModel):
+    """One final utterance of a call, redacted, as the transcript keeps it."""
+
+    track: str
+    speaker: str
+    text: str
+    start_ms: int
+    end_ms: int
+    redactions: list[Redaction] = Field(default_factory=list)
+    sentiment: SentimentView | None = None
+    at: datetime
+
+
 class CallRecord(BaseModel):
     """A call as the durable records hold it.
 
@@ -83,3 +97,4 @@ class CallRecord(BaseModel):
     updated_at: datetime
     decisions: list[DecisionRecord] = Field(default_factory=list)
     offers: list[OfferRecord] = Field(default_factory=list)
+    transcript: list[UtteranceRecord] = Field(default_factory=list)

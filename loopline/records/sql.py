@@ -18,13 +18,14 @@ from sqlalchemy.sql import Executable
 
 from loopline.domain.calls import CallStatus, Candidate
 from loopline.domain.clock import Clock, SystemClock
-from loopline.domain.events import AgentStateChanged, Event
+from loopline.domain.events import AgentStateChanged, Event, UtteranceEvent
 from loopline.records.base import Records, RecordsUnavailable
 from loopline.records.engine import create_records_engine, is_sqlite, records_url, writer
-from loopline.records.fold import CallEvent, apply_event, in_trail_order, utc
+from loopline.records.fold import CALL_EVENTS, CallEvent, apply_event, in_trail_order, utc
 from loopline.records.migrate import migrate_engine
 from loopline.records.models import CallRecord, DecisionRecord, OfferOutcome, OfferRecord
 from loopline.records.tables import CallRow, DecisionRow, EventRow, OfferRow
+from loopline.records.transcript import apply_utterance, live_only, load_transcript
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,18 @@ class SqlRecords(Records):
     async def apply(self, event_id: str, event: Event, *, source: str = "bus") -> bool:
         if isinstance(event, AgentStateChanged) or event.call_id is None:
             return False
+        if live_only(event):
+            return False
         sessions = self._sessions(write=True)
         for attempt in range(1, self._write_attempts + 1):
             try:
                 async with sessions() as session, session.begin():
+                    if isinstance(event, UtteranceEvent):
+                        now = utc(self._clock.now())
+                        put = self._insert_ignoring
+                        return await apply_utterance(session, put, source, event_id, event, now)
+                    if not isinstance(event, CALL_EVENTS):
+                        return False  # other rooms' events (outcomes, journeys) are not calls
                     return await self._apply(session, source, event_id, event, event.call_id)
             except (DBAPIError, OSError) as exc:
                 if self._retryable(exc):
@@ -217,7 +226,10 @@ class SqlRecords(Records):
             if row is None:
                 return None
             decisions, offers = await _trail_rows(session, call_id)
-            return _call_record(row, decisions, offers)
+            transcript = await load_transcript(session, call_id)
+            return _call_record(row, decisions, offers).model_copy(
+                update={"transcript": transcript}
+            )
 
     async def list_calls(self, limit: int = 100, since: datetime | None = None) -> list[CallRecord]:
         query = select(CallRow).order_by(CallRow.received_at.desc(), CallRow.call_id.desc())

@@ -61,6 +61,8 @@ class ContextBuilder:
         crm, journey = await asyncio.gather(
             crm_task, self._journey_match(dialed, now, caller.number)
         )
+        if campaign is None and journey is not None:
+            campaign = journey.campaign  # a pool number's campaign is the session's
         if crm.get("name") and not caller.name:
             caller = caller.model_copy(update={"name": str(crm["name"])})
         intent = self._intent.score(journey, crm, caller.number, campaign)

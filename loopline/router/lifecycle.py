@@ -99,7 +99,7 @@ class CallRouter:
         except StateUnavailable as exc:
             self.stats.fallbacks += 1
             self.stats.last_error = str(exc)
-            log.error("live state unavailable; answering with the fallback route")
+            log.error("live state unavailable (%s); answering with the fallback route", exc)
             return self.fallback()
 
     def fallback(self) -> Fallback:
@@ -146,12 +146,22 @@ class CallRouter:
 
     # -- deciding and reserving --------------------------------------------------------------
     async def _route(self, call: CallState, trigger: Trigger, *, start_stream: bool) -> Answer:
+        decision, agent_id = await self.decide_and_reserve(call)
+        if agent_id is not None:
+            return await self._offer(call, decision, agent_id, trigger, start_stream=start_stream)
+        return await self._enqueue(call, decision, trigger, start_stream=start_stream)
+
+    async def decide_and_reserve(self, call: CallState) -> tuple[Decision, str | None]:
+        """The routing hot path: agents' live state, the decision, and the atomic reservation
+        of the best candidate who still has room (None when nobody has)."""
         now = self._clock.now()
         waited = (now - call.queued_at).total_seconds() if call.queued_at else 0.0
         last_agent = await self._state.get_last_agent(call.context.caller.number)
-        snapshots = [
-            s for s in await self._agents.snapshots() if s.agent.id not in call.tried_agents
-        ]
+        # Only agents with room can be reserved, so only they are ranked: the trail's
+        # rejections are those who had room but not the skills, queue or language.
+        routable = await self._agents.routable()
+        tried = call.tried_agents
+        snapshots = [s for s in routable if s.agent.id not in tried] if tried else routable
         decision = decide(
             call.context,
             self._policies,
@@ -160,13 +170,14 @@ class CallRouter:
             waited_s=waited,
             last_agent_id=last_agent,
         )
+        without_room = self._agents.size - len(routable)
+        if without_room:
+            decision.reason += f"; {without_room} without room not considered"
         self.stats.by_policy[decision.policy] = self.stats.by_policy.get(decision.policy, 0) + 1
         agent_id = await self._state.reserve(
             call.call_id, [c.agent_id for c in decision.candidates], self._offer_ttl, now
         )
-        if agent_id is not None:
-            return await self._offer(call, decision, agent_id, trigger, start_stream=start_stream)
-        return await self._enqueue(call, decision, trigger, start_stream=start_stream)
+        return decision, agent_id
 
     async def _offer(
         self,
@@ -261,7 +272,9 @@ class CallRouter:
 
     async def _current_plan(self, call: CallState, *, start_stream: bool) -> Answer:
         """What a call should be doing now, from live state (redirects and retries land here)."""
-        if call.status == CallStatus.OFFERED and call.agent_id:
+        # Answered: the agent accepted on the desktop before the provider fetched this plan
+        # (a dequeue's redirect); ring that agent, never route the call a second time.
+        if call.status in (CallStatus.OFFERED, CallStatus.ANSWERED) and call.agent_id:
             agent = self._agents.get(call.agent_id)
             if agent is not None:
                 timeout = call.decision.timeout_s if call.decision else 20
@@ -487,9 +500,8 @@ class CallRouter:
                 await self._agents.announce(state, now)
             await self._move_on(call.call_id)
         if await self._state.queue_names():
-            for snap in await self._agents.snapshots():
-                if snap.state.has_room:
-                    await self.dispatch_to_agent(snap.agent.id)
+            for snap in await self._agents.routable():
+                await self.dispatch_to_agent(snap.agent.id)
 
 
 def _after(now: datetime, seconds: float) -> datetime:

@@ -44,6 +44,12 @@ class StateStore(ABC):
     @abstractmethod
     async def list_agents(self) -> list[AgentState]: ...
 
+    @abstractmethod
+    async def agents_with_room(self) -> list[AgentState]:
+        """The agents available with a free slot, in id order: the only ones a call can be
+        offered to now, read on every routing decision, so kept cheap. The states may be
+        shared between calls: treat them as read-only."""
+
     # -- reservations (atomic) ---------------------------------------------------------------
     @abstractmethod
     async def reserve(

@@ -12,6 +12,7 @@ Agent keys (P = prefix):
                          calls_today (times as epoch ms)
   P agent-reserved:<id>  SET of call ids offered to the agent, not yet confirmed
   P agent-active:<id>    SET of call ids the agent is on
+  P room-views           HASH agent id -> compact JSON view, for the agents with room only
 Agent views come back as {HGETALL of the hash, reserved members, active members}.
 """
 
@@ -19,6 +20,11 @@ from __future__ import annotations
 
 # Shared helpers, prepended to every agent script. `room` is the SET of agents that are
 # available with a free slot; `queue_stats` counts it without reading every agent.
+# Every script that changes an agent ends with `sync_room`, which also keeps the agent's
+# compact view in P room-views while it has room: routing reads that hash whole on every call
+# (one command, one string) instead of three commands per agent. The view is the JSON array
+# [id, presence, capacity, presence_since, idle_since, last_offered_at, calls_today,
+#  reserved ids, active ids] (times in epoch ms, '' when unset; an empty id list is {}).
 _AGENT_HELPERS = """
 local P = ARGV[1]
 local function akey(id) return P .. 'agent:' .. id end
@@ -27,12 +33,21 @@ local function ckey(id) return P .. 'agent-active:' .. id end
 local function load_of(id)
   return redis.call('SCARD', rkey(id)) + redis.call('SCARD', ckey(id))
 end
+local function compact_view(id)
+  local f = redis.call('HMGET', akey(id), 'presence', 'capacity', 'presence_since',
+                       'idle_since', 'last_offered_at', 'calls_today')
+  return cjson.encode({id, f[1] or 'offline', f[2] or '1', f[3] or '', f[4] or '', f[5] or '',
+                       f[6] or '0', redis.call('SMEMBERS', rkey(id)),
+                       redis.call('SMEMBERS', ckey(id))})
+end
 local function sync_room(id, room)
   local f = redis.call('HMGET', akey(id), 'presence', 'capacity')
   if f[1] == 'available' and load_of(id) < tonumber(f[2]) then
     redis.call('SADD', room, id)
+    redis.call('HSET', P .. 'room-views', id, compact_view(id))
   else
     redis.call('SREM', room, id)
+    redis.call('HDEL', P .. 'room-views', id)
   end
 end
 local function view(id)
@@ -216,6 +231,14 @@ end
 return out
 """
 )
+
+# agents with room: the compact views of every agent available with a free slot, one per
+# line (cjson escapes newlines inside strings, so a line is always one whole view).
+# KEYS[1] = P room-views
+# Returns one string, '' when no agent has room.
+ROOM_VIEWS = """
+return table.concat(redis.call('HVALS', KEYS[1]), '\\n')
+"""
 
 # delete_call: remove a live call and its provider index entry (only if the index still
 # points at this call).

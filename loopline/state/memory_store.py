@@ -40,6 +40,9 @@ class _Agent:
     calls_today: int = 0
     reserved: dict[str, int] = field(default_factory=dict)  # call id -> expires (epoch ms)
     active: set[str] = field(default_factory=set)
+    # The last view handed to routing, dropped by `_sync_room` on every change: routing asks
+    # for every agent with room on every call, and most of them have not changed since.
+    shared_view: AgentState | None = None
 
     @property
     def load(self) -> int:
@@ -113,6 +116,8 @@ class MemoryStateStore(StateStore):
 
     # -- agents ------------------------------------------------------------------------------
     def _sync_room(self, agent: _Agent) -> None:
+        """Called after every change to an agent."""
+        agent.shared_view = None
         if agent.has_room:
             self._with_room.add(agent.agent_id)
         else:
@@ -147,6 +152,15 @@ class MemoryStateStore(StateStore):
     async def list_agents(self) -> list[AgentState]:
         return [self._agents[k].view() for k in sorted(self._agents)]
 
+    async def agents_with_room(self) -> list[AgentState]:
+        out = []
+        for agent_id in sorted(self._with_room):
+            agent = self._agents[agent_id]
+            if agent.shared_view is None:
+                agent.shared_view = agent.view()
+            out.append(agent.shared_view)
+        return out
+
     # -- reservations ------------------------------------------------------------------------
     async def reserve(
         self, call_id: str, candidates: Sequence[str], ttl_s: float, now: datetime
@@ -164,8 +178,7 @@ class MemoryStateStore(StateStore):
                 agent.last_offered_at = now
                 self._holder[call_id] = agent_id
                 heapq.heappush(self._expiries, (expires, call_id, agent_id))
-                if agent.load >= agent.capacity:
-                    self._with_room.discard(agent_id)
+                self._sync_room(agent)
                 return agent_id
             return None
 

@@ -26,12 +26,15 @@ def connect(
     socket_timeout: float = 0.5,
     connect_timeout: float = 0.5,
     max_connections: int = 64,
-    pool_timeout: float = 2.0,
+    pool_timeout: float = 10.0,
 ) -> aioredis.Redis:
     """A client with decoded (str) replies, short timeouts and one immediate retry.
 
     A burst of more concurrent commands than `max_connections` waits (up to `pool_timeout`)
-    for a free connection instead of failing, which redis-py's default pool would do.
+    for a free connection instead of failing, which redis-py's default pool would do. That
+    wait means a busy node, not a Redis outage (which the connect and read timeouts catch
+    within a second), so it is long: a burst of 250 webhooks on one node of 2 cores waited
+    over 2 s and answered callers with the fallback line. 10 s stays under Twilio's 15 s.
     """
     pool = aioredis.BlockingConnectionPool.from_url(
         url,

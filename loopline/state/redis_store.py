@@ -3,6 +3,7 @@
 Key layout (P = prefix, "loopline:" by default; see `loopline.state.lua` for the agent keys):
   P agents                SET   registered agent ids
   P agents-with-room      SET   agents available with a free slot (for queue_stats)
+  P room-views            HASH  agent id -> compact JSON view, agents with room only
   P agent:<id> ...        agent hash and its reserved / active call sets
   P reservations          ZSET  call id -> reservation expiry (epoch ms)
   P holders               HASH  call id -> agent id, for reserved and active calls
@@ -21,6 +22,7 @@ back as UTC datetimes. Calls and queue items keep pydantic's JSON (microseconds)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -47,6 +49,23 @@ DAY_S = 24 * 3600
 def _time(fields: dict[str, str], name: str) -> datetime | None:
     raw = fields.get(name)
     return None if raw is None or raw == "" else from_ms(int(float(raw)))
+
+
+def agent_from_compact(line: str) -> AgentState:
+    """An AgentState from one line of the room-views script (see `lua._AGENT_HELPERS`)."""
+    agent_id, presence, capacity, since, idle, offered, calls, reserved, active = json.loads(line)
+    return AgentState(
+        agent_id=agent_id,
+        presence=Presence(presence),
+        capacity=int(capacity),
+        # cjson writes an empty Lua table as {}.
+        reserved=sorted(reserved) if reserved else [],
+        active=sorted(active) if active else [],
+        presence_since=from_ms(int(float(since))) if since else None,
+        idle_since=from_ms(int(float(idle))) if idle else None,
+        last_offered_at=from_ms(int(float(offered))) if offered else None,
+        calls_today=int(calls),
+    )
 
 
 def agent_from_view(agent_id: str, view: Sequence[Any]) -> AgentState:
@@ -87,6 +106,10 @@ class RedisStateStore(StateStore):
         self._k_reservations = prefix + "reservations"
         self._k_holders = prefix + "holders"
         self._k_queues = prefix + "queues"
+        self._k_room_views = prefix + "room-views"
+        # Compact view line -> the state parsed from it: an agent whose view has not changed
+        # since the last routing read costs a dict lookup, not a parse. Holds the last read only.
+        self._room_states: dict[str, AgentState] = {}
         self._register = client.register_script(lua.REGISTER)
         self._set_presence = client.register_script(lua.SET_PRESENCE)
         self._reserve = client.register_script(lua.RESERVE)
@@ -94,6 +117,7 @@ class RedisStateStore(StateStore):
         self._release = client.register_script(lua.RELEASE)
         self._claim_expired = client.register_script(lua.CLAIM_EXPIRED)
         self._agent_views = client.register_script(lua.AGENT_VIEWS)
+        self._room_views = client.register_script(lua.ROOM_VIEWS)
         self._delete_call = client.register_script(lua.DELETE_CALL)
         self._claim_queued = client.register_script(lua.CLAIM_QUEUED)
         self._queued = client.register_script(lua.QUEUED)
@@ -158,6 +182,16 @@ class RedisStateStore(StateStore):
         )
         agents = [agent_from_view(row[0], row[1:]) for row in rows]
         return sorted(agents, key=lambda a: a.agent_id)
+
+    async def agents_with_room(self) -> list[AgentState]:
+        blob = await guarded("agents_with_room", self._room_views(keys=[self._k_room_views]))
+        known = self._room_states
+        fresh: dict[str, AgentState] = {}
+        for line in text(blob).split("\n") if blob else ():
+            state = known.get(line)
+            fresh[line] = state if state is not None else agent_from_compact(line)
+        self._room_states = fresh
+        return sorted(fresh.values(), key=_agent_id)
 
     # -- reservations ------------------------------------------------------------------------
     def _reservation_keys(self) -> list[str]:
@@ -293,4 +327,8 @@ class RedisStateStore(StateStore):
         return bool(won)
 
 
-__all__ = ["RedisStateStore", "StateUnavailable", "agent_from_view"]
+def _agent_id(state: AgentState) -> str:
+    return state.agent_id
+
+
+__all__ = ["RedisStateStore", "StateUnavailable", "agent_from_compact", "agent_from_view"]

@@ -10,7 +10,11 @@ from fastapi import FastAPI
 
 from loopline.config.settings import Settings
 from loopline.web.api import build_api_router
+from loopline.web.attribution_routes import build_attribution_router
+from loopline.web.journey_routes import build_journey_router
+from loopline.web.media_routes import build_media_router
 from loopline.web.node import Node
+from loopline.web.pages import build_pages_router, mount_assets
 from loopline.web.sockets import build_socket_router
 from loopline.web.twilio_routes import build_twilio_router
 
@@ -32,4 +36,9 @@ def build_app(settings: Settings, **overrides: Any) -> FastAPI:
     app.include_router(build_twilio_router())
     app.include_router(build_socket_router())
     app.include_router(build_api_router())
+    app.include_router(build_attribution_router())
+    app.include_router(build_journey_router())
+    app.include_router(build_media_router())
+    app.include_router(build_pages_router())
+    mount_assets(app)
     return app

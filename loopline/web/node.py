@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from loopline.agents.directory import AgentDirectory
 from loopline.agents.hub import SocketHub
+from loopline.attribution.service import AttributionService
+from loopline.compliance.access import AccessRecords
+from loopline.compliance.users import seed_users
 from loopline.config.settings import Settings
 from loopline.domain.clock import Clock, SystemClock
 from loopline.journey.base import IntentScorer, JourneyLookup, NoIntent, NoJourney
+from loopline.media.asr import AsrEngine
+from loopline.media.engine import MediaEngine, MediaSettings
 from loopline.policies import PolicySet
 from loopline.providers.crm import ChainedCrm, CrmClient, FileCrm, HttpCrm
 from loopline.providers.twilio import SignatureChecker, TwilioAdapter
@@ -21,6 +27,7 @@ from loopline.records import Records, SqlRecords
 from loopline.router.context import ContextBuilder
 from loopline.router.lifecycle import CallRouter
 from loopline.state.base import EventBus, StateStore, StateUnavailable
+from loopline.web.journey_routes import JourneyEdge, build_journey
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +85,29 @@ class Node:
     signatures: SignatureChecker | None
     twilio: TwilioAdapter = field(default_factory=TwilioAdapter)
     sweep_interval_s: float = 1.0
+    # Records writers share the bus group; each waits on the database for every event, so one
+    # alone fell 20-30 s behind a burst of 500 calls on PostgreSQL. SQLite takes one writer at
+    # a time whatever we do, so more would only queue on its lock.
+    records_writers: int = 1
     degraded: dict[str, str] = field(default_factory=dict)
+    media: MediaEngine | None = None
+    journey: JourneyEdge | None = None
+    access: AccessRecords | None = None  # users, API keys, audit log
+    attribution: AttributionService | None = None  # outcomes, QA, conversions, KPIs
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.attribution is None:
+            self.attribution = AttributionService.build(
+                self.settings.deployment.attribution,
+                records_url=self.settings.records_url,
+                records=self.records,
+                state=self.state,
+                bus=self.bus,
+                clock=self.clock,
+                node_id=self.settings.env.node_id,
+                default_region=self.settings.deployment.deployment.default_region,
+            )
 
     @classmethod
     def build(
@@ -93,6 +121,7 @@ class Node:
         intent: IntentScorer | None = None,
         records: Records | None = None,
         sweep_interval_s: float = 1.0,
+        asr_engine: Callable[[], AsrEngine] | None = None,
     ) -> Node:
         clock = clock or SystemClock()
         state, bus = make_state(settings)
@@ -101,6 +130,10 @@ class Node:
         deployment = settings.deployment
         policies = PolicySet.compile(deployment.policies, deployment.default_route)
         agents = AgentDirectory(deployment.agents, state, bus)
+        journey_edge, journey_intent = build_journey(settings, clock, bus)
+        if journey is None and journey_edge is not None:
+            journey = journey_edge.service
+        intent = intent or journey_intent
         context = ContextBuilder(deployment, crm, journey or NoJourney(), intent or NoIntent())
         router = CallRouter(
             deployment=deployment,
@@ -127,33 +160,66 @@ class Node:
             router=router,
             signatures=SignatureChecker(token.get_secret_value()) if token else None,
             sweep_interval_s=sweep_interval_s,
+            records_writers=1 if settings.records_url.startswith("sqlite") else 4,
+            journey=journey_edge,
+            access=AccessRecords(settings.records_url),
+            media=MediaEngine(
+                MediaSettings.from_dict(deployment.media.model_dump()),
+                publish=bus.publish,
+                clock=clock,
+                node_id=settings.env.node_id,
+                engine_factory=asr_engine,
+            ),
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         await self.records.start()
+        if self.access is not None:
+            await self.access.start()
+            deployment = self.settings.deployment
+            await seed_users(
+                self.access.users,
+                deployment.users,
+                self.settings.demo_password,
+                self.clock.now(),
+                known_agents={a.id for a in deployment.agents},
+            )
         try:
             await self.agents.register_all()
         except StateUnavailable as exc:
             self.degraded["state"] = str(exc)
         self._spawn("hub", self.hub.run)
-        self._spawn("records-writer", self._write_records)
+        for n in range(self.records_writers):
+            name = "records-writer" if n == 0 else f"records-writer-{n + 1}"
+            self._spawn(name, functools.partial(self._write_records, name))
         self._spawn("sweeper", self._sweep_forever)
+        if self.attribution is not None:
+            self._spawn("attribution", self.attribution.run)
+        if self.media is not None:
+            await self.media.start()
         # The screen-pop path must be live before the first webhook is answered.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 await self.hub.ready.wait()
 
     async def stop(self, drain_s: float = 2.0) -> None:
+        if self.media is not None:
+            await self.media.stop()
         for task in self._tasks:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=drain_s)
         self._tasks.clear()
+        if self.journey is not None:
+            with contextlib.suppress(Exception):
+                await self.journey.service.close()
         for closer in (self.call_control.close, self.crm.close, self.bus.close, self.state.close):
             with contextlib.suppress(Exception):
                 await closer()
         await self.records.close()
+        if self.access is not None:
+            await self.access.close()
 
     def _spawn(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
         self._tasks.append(asyncio.create_task(self._supervised(name, body), name=name))
@@ -173,9 +239,9 @@ class Node:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _write_records(self) -> None:
+    async def _write_records(self, name: str = "records-writer") -> None:
         async with self.bus.subscribe(group="records") as sub:
-            self.degraded.pop("records-writer", None)
+            self.degraded.pop(name, None)
             async for event_id, event in sub:
                 await self.records.apply(event_id, event)
 

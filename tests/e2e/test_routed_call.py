@@ -55,7 +55,7 @@ async def test_webhook_dials_available_agent_and_pops_screen(start_node, backend
         assert pop["decision"]["policy"] == "vip"
         assert pop["decision"]["queue"] == "support"
         assert pop["intent"]["name"] == "unknown"
-        assert pop["journey"] is None
+        assert pop["journey"] is None or pop["journey"]["confidence"] == "source_only"
         assert pop["call_id"] in twiml
 
         await ws.send(json.dumps({"type": "accept", "call_id": pop["call_id"]}))
@@ -276,3 +276,36 @@ async def test_redis_unreachable_degrades_and_answers_with_fallback(start_node) 
         resp = await node.voice("CA" + "8" * 32, GRACE)
         assert resp.status_code == 200
         assert "<Dial><Number>+15005550006</Number></Dial>" in resp.text
+
+
+async def test_redirect_after_the_agent_accepted_rings_that_agent_without_rerouting(
+    start_node,  # type: ignore[no-untyped-def]
+) -> None:
+    """A dequeued call's agent may accept on the desktop before Twilio fetches the redirect;
+    the fetch must dial that agent, not route the call again (a second decision and pop)."""
+    async with start_node(only_agent("ben")) as node, node.agent("ben") as ws:
+        await node.voice("CA" + "1" * 32, GRACE)
+        pop1 = await next_of(ws, "call.offered")
+        await ws.send(json.dumps({"type": "accept", "call_id": pop1["call_id"]}))
+        assert (await next_of(ws, "ack"))["ok"]
+        second = await node.voice("CA" + "2" * 32, ALAN)
+        assert "<Enqueue " in second.text
+        await node.signer.post(
+            node.http,
+            f"/twilio/dial-status?call_id={pop1['call_id']}",
+            {"CallSid": "CA" + "1" * 32, "DialCallStatus": "completed"},
+        )
+        pop2 = await next_of(ws, "call.offered")
+        await ws.send(json.dumps({"type": "accept", "call_id": pop2["call_id"]}))
+        assert (await next_of(ws, "ack"))["ok"]
+
+        await node.rest.wait_for(1)
+        follow = await node.signer.post(
+            node.http, node.rest.requests[-1]["form"]["Url"], {"CallSid": "CA" + "2" * 32}
+        )
+        assert "<Client>ben</Client>" in follow.text
+        with pytest.raises(TimeoutError):
+            await next_of(ws, "call.offered", within=0.5)  # no second screen-pop
+        call = await node.node.state.get_call(pop2["call_id"])
+        assert call is not None and call.status == "answered" and call.agent_id == "ben"
+        assert node.node.router.stats.by_policy == {"vip": 1, "churn-risk": 1}

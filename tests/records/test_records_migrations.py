@@ -20,6 +20,12 @@ from loopline.records.migrate import alembic_config
 from loopline.records.tables import Base
 
 TABLES = {"alembic_version", "calls", "call_events", "decisions", "offers"}
+# Issue 5: users, API keys and the audit log.
+TABLES |= {"users", "api_keys", "audit_log"}
+# Issue 4: call transcripts.
+TABLES |= {"utterances"}
+# attribution (issue 6): outcomes, QA, conversions and their outbox, spend, KPI sums
+TABLES |= {"outcomes", "qa_scores", "conversions", "outbox", "ad_spend", "call_facts", "kpi_daily"}
 
 
 async def _inspect(url: str, check: Any) -> Any:
@@ -47,21 +53,21 @@ async def test_migrate_creates_the_tables_at_head(records_url: str) -> None:
     assert await _inspect(records_url, _tables) == set()
     await migrate(records_url)
     assert await _inspect(records_url, _tables) == TABLES
-    assert await _inspect(records_url, _version) == _head() == "0001"
+    assert await _inspect(records_url, _version) == _head()
 
 
 async def test_migrate_again_changes_nothing(records_url: str) -> None:
     await migrate(records_url)
     await migrate(records_url)
     assert await _inspect(records_url, _tables) == TABLES
-    assert await _inspect(records_url, _version) == "0001"
+    assert await _inspect(records_url, _version) == _head()
 
 
 async def test_nodes_starting_together_migrate_once(records_url: str) -> None:
     nodes = [SqlRecords(records_url) for _ in range(3)]
     try:
         await asyncio.gather(*(node.start() for node in nodes))
-        assert await _inspect(records_url, _version) == "0001"
+        assert await _inspect(records_url, _version) == _head()
         assert [await node.count_calls() for node in nodes] == [0, 0, 0]
     finally:
         await asyncio.gather(*(node.close() for node in nodes))

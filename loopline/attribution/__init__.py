@@ -1,0 +1,1 @@
+"""Closing the loop: outcomes, QA scores, conversions, the outbox and its exporters, KPIs."""

@@ -1,0 +1,1 @@
+"""Compliance: users and roles, the audit log (redaction, consent and retention live here too)."""
