@@ -13,6 +13,7 @@ from pathlib import Path
 
 from loopline.attribution.cli import register as register_attribution_commands
 from loopline.compliance.cli import register as register_users_commands
+from loopline.compliance.governance_cli import register as register_governance_commands
 from loopline.config.settings import ConfigError, Settings, load_deployment, load_settings
 from loopline.domain.clock import SystemClock
 from loopline.journey.commands import register as register_journey_commands
@@ -151,6 +152,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app, host=args.host, port=args.port, log_level=args.log_level, **SERVER_OPTIONS
     )
     server = uvicorn.Server(config)
+    from loopline.gc_tuning import tune_gc
+
+    tune_gc()  # the app is built: what it holds now lives as long as the process
     if args.demo:
         from loopline.web.demo import run_with_demo
 
@@ -194,14 +198,24 @@ def build_parser() -> argparse.ArgumentParser:
     register_users_commands(sub)
     register_journey_commands(sub)
     register_attribution_commands(sub)
+    register_governance_commands(sub)
     return parser
+
+
+def quiet_noisy_loggers() -> None:
+    """Libraries that would put personal data in log text at their chattier levels."""
+    # httpx logs request URLs at INFO; a CRM URL carries the caller's number.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG: numbers, names, text.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # httpx logs request URLs at INFO; a CRM URL carries the caller's number.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet_noisy_loggers()
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code

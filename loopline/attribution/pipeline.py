@@ -40,6 +40,10 @@ from loopline.state.base import EventBus
 log = logging.getLogger(__name__)
 
 
+# The event types `AttributionPipeline.observe` acts on; keep the two in step.
+OBSERVED_TYPES = frozenset({"utterance.final", "call.ended"})
+
+
 class UnknownCall(LookupError):
     pass
 
@@ -62,6 +66,7 @@ def score_call(
     facts: CallFacts,
     lines: list[Line],
     now: datetime,
+    disclosure_required: bool = True,
 ) -> Scored:
     """Outcome and QA for one call: the CPU part, run off the event loop."""
     transcript = Transcript.of(lines)
@@ -69,7 +74,7 @@ def score_call(
     if model is not None and not transcript.empty:
         prediction = model.predict(transcript.plain())
     outcome = rules.classify(facts, transcript, prediction, now)
-    qa = scorecard.score(facts.call_id, transcript, now)
+    qa = scorecard.score(facts.call_id, transcript, now, disclosure_required=disclosure_required)
     return Scored(outcome, qa, transcript)
 
 
@@ -86,6 +91,8 @@ class AttributionPipeline:
     sweep_window: timedelta = timedelta(days=7)
     retry_s: float = 1.0
     max_tries: int = 10
+    # compliance.consent.agent_disclosure_required: QA checks the agent's own disclosure.
+    agent_disclosure_required: bool = True
     buffer: LineBuffer = field(default_factory=LineBuffer)
     _due: list[tuple[datetime, int, str, int]] = field(default_factory=list)
     _seq: int = 0
@@ -106,7 +113,9 @@ class AttributionPipeline:
             group.create_task(self._sweep(), name="attribution-sweep")
 
     async def _consume(self) -> None:
-        async with self.bus.subscribe(group="attribution") as sub:
+        # Only what `observe` acts on: the bus passes over the rest (interim transcripts,
+        # agent states, journeys) without waking this task or, on Redis, parsing them.
+        async with self.bus.subscribe(group="attribution", types=OBSERVED_TYPES) as sub:
             async for _event_id, event in sub:
                 self.observe(event)
 
@@ -170,8 +179,14 @@ class AttributionPipeline:
         facts = facts_from_record(record)
         lines = self.buffer.take(call_id) + await stored_lines(self.store, call_id)
         now = self.clock.now()
+        consent = record.context.get("consent") if isinstance(record.context, dict) else None
+        # Only where the policy needs it: required by the deployment, and this caller's
+        # jurisdiction called for a disclosure at all.
+        required = self.agent_disclosure_required and (
+            not isinstance(consent, dict) or bool(consent.get("disclose", True))
+        )
         scored = await asyncio.to_thread(
-            score_call, self._rules, self._scorecard, self.model, facts, lines, now
+            score_call, self._rules, self._scorecard, self.model, facts, lines, now, required
         )
         conversions = conversions_for(scored.outcome, facts, self.config)
         # QA first: the facts row written with the outcome then carries the score.

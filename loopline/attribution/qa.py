@@ -32,8 +32,22 @@ class Scorecard:
             for i in items
         ]
 
-    def score(self, call_id: str, transcript: Transcript, now: datetime) -> QaScore:
-        results = [_score_item(c, transcript) for c in self._items]
+    def score(
+        self,
+        call_id: str,
+        transcript: Transcript,
+        now: datetime,
+        *,
+        disclosure_required: bool = True,
+    ) -> QaScore:
+        """`disclosure_required` False: the consent policy needs no spoken disclosure on this
+        call (`compliance.consent`), so disclosure items do not apply to it."""
+        results = [
+            _result(c, None, [Evidence(kind="fact", detail="not required by the consent policy")])
+            if c.item.kind == "disclosure" and not disclosure_required
+            else _score_item(c, transcript)
+            for c in self._items
+        ]
         applicable = [r for r in results if r.passed is not None]
         points = sum(r.points for r in applicable)
         max_points = sum(r.max_points for r in applicable)

@@ -45,6 +45,13 @@ class AccessRecords:
             await engine.dispose()
 
     @property
+    def engine(self) -> AsyncEngine:
+        """The records database, for the other governance stores (subjects, retention)."""
+        if self._engine is None:
+            raise RuntimeError("access records not started")
+        return self._engine
+
+    @property
     def users(self) -> UserStore:
         if self._users is None:
             raise RuntimeError("access records not started")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from loopline.records.compliance_tables import AuditAnchorRow
 from loopline.records.engine import writer
 from loopline.records.tables import AuditRow
 
@@ -167,7 +168,19 @@ class AuditLog:
         row = (
             await session.execute(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1))
         ).scalar_one_or_none()
-        return None if row is None else _entry(row)
+        if row is not None:
+            return _entry(row)
+        anchor = await _anchor(session)
+        if anchor is None:
+            return None
+        # Every entry was pruned: the next one chains to the last pruned.
+        seq, digest = anchor
+        return AuditEntry(seq=seq, at=datetime.now(UTC), actor="", action="", hash=digest)
+
+    async def anchor(self) -> tuple[int, str] | None:
+        """Where retention pruned the chain to (seq, hash of that entry), if it did."""
+        async with self._reads() as session, session.begin():
+            return await _anchor(session)
 
     async def entries(self, *, after_seq: int = 0, limit: int = _PAGE) -> list[AuditEntry]:
         query = select(AuditRow).where(AuditRow.seq > after_seq).order_by(AuditRow.seq).limit(limit)
@@ -180,8 +193,11 @@ class AuditLog:
             return [_entry(row) for row in (await session.execute(query)).scalars()]
 
     async def verify(self) -> ChainReport:
-        """Check the whole chain, a page at a time."""
+        """Check the whole chain, a page at a time, from the retention anchor if there is one."""
         after_seq, after_hash, checked = 0, GENESIS, 0
+        anchor = await self.anchor()
+        if anchor is not None:
+            after_seq, after_hash = anchor
         while True:
             page = await self.entries(after_seq=after_seq)
             report = verify_chain(page, after_seq=after_seq, after_hash=after_hash)
@@ -191,3 +207,10 @@ class AuditLog:
                     report.ok, checked, report.last_hash, report.bad_seq, report.problem
                 )
             after_seq, after_hash = page[-1].seq, report.last_hash
+
+
+async def _anchor(session: AsyncSession) -> tuple[int, str] | None:
+    row = (
+        await session.execute(select(AuditAnchorRow).order_by(AuditAnchorRow.seq.desc()).limit(1))
+    ).scalar_one_or_none()
+    return None if row is None else (row.seq, row.hash)

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from loopline.config.compliance import ConsentConfig
 from loopline.domain.calls import Caller
+from loopline.domain.consent import ConsentDecision
 
-
-class ConsentDecision(BaseModel):
-    """What the answer does before media streaming, and why; stored on the call."""
-
-    disclose: bool  # play the disclosure before the stream starts
-    stream: bool  # start the media stream (transcription) at all
-    basis: str  # the rule that decided, in words a compliance officer reads
-    jurisdiction: str | None  # the caller's state/region when known
-    all_party: bool
-    disclosure: str | None = None
-    disclosure_audio_url: str | None = None
+__all__ = ["ConsentDecision", "consent_for"]
 
 
 def consent_for(policy: ConsentConfig, caller: Caller) -> ConsentDecision:

@@ -18,11 +18,19 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
-RedactionKind = Literal["card", "cvv", "expiry", "ssn", "dob", "email", "phone", "number"]
+from loopline.compliance.phi import find_phi
+
+RedactionKind = Literal[
+    "card", "cvv", "expiry", "ssn", "dob", "email", "phone", "number", "mrn", "health"
+]
 ALL_KINDS: Final[frozenset[str]] = frozenset(
     ("card", "cvv", "expiry", "ssn", "dob", "email", "phone", "number")
 )
-PLACEHOLDERS: Final[dict[str, str]] = {kind: f"[{kind.upper()}]" for kind in ALL_KINDS}
+# Health information (`compliance.phi`): only redacted when asked for by name.
+PHI_ONLY_KINDS: Final[frozenset[str]] = frozenset(("mrn", "health"))
+PLACEHOLDERS: Final[dict[str, str]] = {
+    kind: f"[{kind.upper()}]" for kind in ALL_KINDS | PHI_ONLY_KINDS
+}
 
 # How long after a card (or a mention of paying) the call counts as being in a payment.
 CARD_WINDOW_MS: Final = 60_000
@@ -479,6 +487,8 @@ def redact(
     # A month named right after an expiry keyword belongs to the expiry.
     if card_open:
         spans.extend(_month_expiry(tokens))
+    if PHI_ONLY_KINDS & set(kinds):
+        spans.extend(find_phi(text))
 
     merged = _merge(text, [s for s in spans if s[0] in kinds])
     out = _apply(text, merged)

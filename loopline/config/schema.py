@@ -9,6 +9,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loopline.config.attribution import AttributionConfig
+from loopline.config.compliance import ComplianceConfig
 from loopline.config.journey import JourneyConfig
 from loopline.domain.agents import Agent
 from loopline.domain.routing import Policy, Route
@@ -104,12 +105,16 @@ class MediaConfig(Strict):
 
     model: str = "tiny.en"
     workers: int = Field(default=2, ge=1, le=64)
+    threads_per_worker: int = Field(default=1, ge=1, le=16)  # Whisper's threads in one pass
     pack_size: int = Field(default=8, ge=1, le=32)
     partial_interval_s: float = Field(default=1.0, ge=0.2, le=30)
     redact: list[RedactKind] = Field(default_factory=lambda: list(_REDACT_ALL))
     download: bool = False  # let faster-whisper fetch a model by name (never by default)
     lag_warning_s: float = Field(default=2.0, gt=0)
     preload: bool = False  # load the models at start instead of on the first stream
+    # vader (the lexicon baseline) or classifier: a model from `loopline train sentiment`
+    sentiment: Literal["vader", "classifier"] = "vader"
+    sentiment_model: str = "var/models/sentiment.npz"
 
 
 class SeedUser(Strict):
@@ -146,6 +151,7 @@ class DeploymentConfig(Strict):
     attribution: AttributionConfig = Field(default_factory=AttributionConfig)
     journey: JourneyConfig = Field(default_factory=JourneyConfig)
     users: list[SeedUser] = Field(default_factory=list)
+    compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
 
     @model_validator(mode="after")
     def _cross_references(self) -> DeploymentConfig:

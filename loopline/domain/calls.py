@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from loopline.domain.consent import ConsentDecision, OptOutVia
 from loopline.domain.intent import Intent
 from loopline.domain.journey import JourneyMatch
 
@@ -23,6 +24,7 @@ class InboundCall(BaseModel):
     from_country: str | None = None
     from_state: str | None = None
     received_at: datetime
+    digits: str | None = None  # keys the caller pressed in a greeting's <Gather>
 
 
 class Caller(BaseModel):
@@ -128,6 +130,8 @@ class CallState(BaseModel):
     received_at: datetime
     answered_at: datetime | None = None
     ended_at: datetime | None = None
+    consent: ConsentDecision | None = None  # disclosure and streaming, with its basis
+    admt_opt_out: OptOutVia | None = None  # routed without automated decision-making
 
 
 class QueuedCall(BaseModel):

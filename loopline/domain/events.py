@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from loopline.domain.agents import Presence
 from loopline.domain.calls import Decision
+from loopline.domain.consent import ConsentDecision, OptOutVia
 from loopline.domain.intent import Intent
 from loopline.domain.journey import JourneyMatch
 from loopline.domain.outcomes import Evidence, QaItemScore
@@ -42,6 +43,8 @@ class CallReceived(EventBase):
     caller: CallerView
     dialed: str
     campaign: str | None = None
+    consent: ConsentDecision | None = None
+    admt_opt_out: OptOutVia | None = None
 
 
 class CallRouted(EventBase):

@@ -179,6 +179,26 @@ class PoolCore:
                 return True
         return False
 
+    def forget(self, visitors: set[str], sessions: set[str], now: float) -> int:
+        """Erase a data subject: their current lease ends now (the number goes back to the
+        free queue) and their past holdings leave the history. How many holdings went."""
+        gone = 0
+        for number, current in list(self._active.items()):
+            if current.visitor_id in visitors or current.session_id in sessions:
+                del self._active[number]
+                self._by_visitor.pop(current.visitor_id, None)
+                self._release_to_queue(number, now)
+                gone += 1
+        for past in self._past.values():
+            kept = [
+                h for h in past if h.visitor_id not in visitors and h.session_id not in sessions
+            ]
+            gone += len(past) - len(kept)
+            if len(kept) != len(past):
+                past.clear()
+                past.extend(kept)
+        return gone
+
     # -- reading -------------------------------------------------------------------------------
     def holdings(self, number: str) -> list[Holding]:
         """The current holder (if any) then past holders, newest first."""

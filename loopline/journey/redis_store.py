@@ -159,6 +159,46 @@ def _holding(number: str, fields: Sequence[str]) -> Holding:
     )
 
 
+# forget (data-subject erasure). KEYS[1] numbers, KEYS[2] free, KEYS[3] active, KEYS[4]
+# visitors; ARGV[1] lease-key prefix, ARGV[2] history-key prefix, ARGV[3] now ms, ARGV[4..]
+# "v:<visitor>" or "s:<session>". A current lease of theirs ends now; their history entries
+# go. Returns how many holdings went.
+FORGET = """
+local want_v, want_s = {}, {}
+for i = 4, #ARGV do
+  local a = ARGV[i]
+  if string.sub(a, 1, 2) == 'v:' then want_v[string.sub(a, 3)] = true
+  else want_s[string.sub(a, 3)] = true end
+end
+local gone = 0
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local lk = ARGV[1] .. n
+  local h = redis.call('HMGET', lk, 's', 'v')
+  if h[1] and (want_s[h[1]] or want_v[h[2]]) then
+    if redis.call('HGET', KEYS[4], h[2]) == n then redis.call('HDEL', KEYS[4], h[2]) end
+    redis.call('DEL', lk)
+    redis.call('ZREM', KEYS[3], n)
+    redis.call('ZADD', KEYS[2], ARGV[3], n)
+    gone = gone + 1
+  end
+  local hk = ARGV[2] .. n
+  for _, e in ipairs(redis.call('LRANGE', hk, 0, -1)) do
+    local sep = string.find(e, '|', 1, true)
+    if sep then
+      local s = string.sub(e, 1, sep - 1)
+      local rest = string.sub(e, sep + 1)
+      local sep2 = string.find(rest, '|', 1, true)
+      local v = sep2 and string.sub(rest, 1, sep2 - 1) or rest
+      if want_s[s] or want_v[v] then
+        gone = gone + redis.call('LREM', hk, 0, e)
+      end
+    end
+  end
+end
+return gone
+"""
+
+
 class RedisJourneyStore(JourneyStore):
     """Journey state in Redis. The store owns `client` and closes it in `close()`."""
 
@@ -171,6 +211,7 @@ class RedisJourneyStore(JourneyStore):
         self._heartbeat = client.register_script(HEARTBEAT)
         self._reclaim = client.register_script(RECLAIM)
         self._ensure = client.register_script(ENSURE)
+        self._forget = client.register_script(FORGET)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "loopline:journey:") -> RedisJourneyStore:
@@ -313,3 +354,24 @@ class RedisJourneyStore(JourneyStore):
     async def known_callers(self, session_id: str) -> set[str]:
         members = await guarded("known_callers", self._r.smembers(f"{self._p}known:{session_id}"))
         return {text(m) for m in members}
+
+    async def forget(self, visitors: set[str], sessions: set[str], now: datetime) -> int:
+        marks = [f"v:{v}" for v in sorted(visitors)] + [f"s:{s}" for s in sorted(sessions)]
+        gone = 0
+        if marks:
+            for pool in self._specs:
+                keys = [self._k(pool, n) for n in ("numbers", "free", "active", "visitors")]
+                args = [self._k(pool, "lease:"), self._k(pool, "hist:"), str(to_ms(now)), *marks]
+                gone += int(await guarded("forget", self._forget(keys=keys, args=args)))
+        for session_id in sessions:
+            keys = [f"{self._p}session:{session_id}", f"{self._p}known:{session_id}"]
+            gone += int(await guarded("forget", self._r.delete(*keys)))
+        return gone
+
+    async def sessions_of(self, visitors: set[str]) -> set[str]:
+        found: set[str] = set()
+        for pool, spec in self._specs.items():
+            for number in spec.numbers:
+                holdings = await self.holdings(pool, number)
+                found |= {h.session_id for h in holdings if h.visitor_id in visitors}
+        return found

@@ -7,6 +7,7 @@ awaits inside a step, the Redis store runs it as one script. The same test suite
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,20 @@ class JourneyStore(ABC):
     async def close(self) -> None:  # noqa: B027 - the memory store holds nothing to release
         """Release connections."""
 
+    async def forget(self, visitors: set[str], sessions: set[str], now: datetime) -> int:
+        """Erase a data subject: the sessions' touches and known callers, and every lease or
+        past holding of those visitors or sessions. How many things went."""
+        raise NotImplementedError
+
+    async def sessions_of(self, visitors: set[str]) -> set[str]:
+        """The sessions any pool remembers for these visitors."""
+        raise NotImplementedError
+
+    async def expire_sessions(self, before: datetime, limit: int) -> int:
+        """Retention: drop sessions whose newest touch is older than `before` (at most
+        `limit`); the Redis store's sessions expire by themselves, so it has none to drop."""
+        return 0
+
 
 class MemoryJourneyStore(JourneyStore):
     def __init__(self) -> None:
@@ -130,3 +145,41 @@ class MemoryJourneyStore(JourneyStore):
 
     async def known_callers(self, session_id: str) -> set[str]:
         return set(self._known.get(session_id, ()))
+
+    async def forget(self, visitors: set[str], sessions: set[str], now: datetime) -> int:
+        gone = 0
+        for core in self._pools.values():
+            gone += core.forget(visitors, sessions, epoch_s(now))
+        for session_id in sessions:
+            gone += int(self._touches.pop(session_id, None) is not None)
+            gone += int(self._known.pop(session_id, None) is not None)
+        return gone
+
+    async def sessions_of(self, visitors: set[str]) -> set[str]:
+        found: set[str] = set()
+        for core in self._pools.values():
+            for number in core.numbers:
+                found |= {h.session_id for h in core.holdings(number) if h.visitor_id in visitors}
+        return found
+
+    async def expire_sessions(self, before: datetime, limit: int) -> int:
+        old = []
+        for session_id, touches in self._touches.items():
+            newest = _touch_time(touches[-1]) if touches else None
+            if newest is None or newest < before:
+                old.append(session_id)
+                if len(old) >= limit:
+                    break
+        for session_id in old:
+            self._touches.pop(session_id, None)
+            self._known.pop(session_id, None)
+        return len(old)
+
+
+def _touch_time(raw: str) -> datetime | None:
+    """A stored touch's time (touches are kept as JSON text)."""
+    try:
+        value = json.loads(raw).get("at")
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

@@ -21,6 +21,9 @@ from loopline.media.codec import ASR_RATE, TWILIO_RATE, resample
 Floats = npt.NDArray[np.float32]
 PACK_GAP_S: Final = 0.5
 PACK_MAX_S: Final = 28.0  # under Whisper's 30 s window, with room for the gaps
+# Read speech runs at 2–4 words a second; far more in one clip of a pack means it was given
+# the words of a neighbour (Whisper merges near-identical neighbours and repeats itself).
+MAX_WORDS_PER_S: Final = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,8 @@ class Transcript:
 class AsrEngine(ABC):
     """Turns clips of 8 kHz audio into words. Blocking CPU work: call it on a worker thread;
     several threads may call `transcribe` at once."""
+
+    retried_total: int = 0  # clips run again on their own after a doubtful packed pass
 
     @abstractmethod
     def transcribe(self, clips: Sequence[Floats]) -> list[Transcript]:
@@ -107,6 +112,15 @@ def pack_groups(durations_s: Sequence[float], max_items: int, max_s: float = PAC
     return len(durations_s)
 
 
+def doubtful(transcript: Transcript, duration_s: float) -> bool:
+    """A clip of a pack whose text was probably lost to, or taken from, another clip: no word
+    at all for a clip the VAD heard as speech, or more words than anyone says in its time."""
+    count = len(transcript.words)
+    if count == 0:
+        return duration_s >= 0.8
+    return count > max(4.0, MAX_WORDS_PER_S * duration_s)
+
+
 class WhisperEngine(AsrEngine):
     """faster-whisper (CTranslate2, int8 on CPU): one model shared by `workers` threads."""
 
@@ -125,6 +139,15 @@ class WhisperEngine(AsrEngine):
         if not clips:
             return []
         wide = [resample(c, TWILIO_RATE, ASR_RATE) for c in clips]
+        out = self._pass(wide)
+        if len(wide) > 1:
+            for i, clip in enumerate(wide):
+                if doubtful(out[i], len(clip) / ASR_RATE):
+                    self.retried_total += 1
+                    out[i] = self._pass([clip])[0]
+        return out
+
+    def _pass(self, wide: Sequence[Floats]) -> list[Transcript]:
         packed = pack(wide, ASR_RATE)
         segments, _info = self._model.transcribe(
             packed.audio,

@@ -38,6 +38,73 @@ def register(sub: Any) -> None:
     install.add_argument("--dir", help="models folder (default var/models or LOOPLINE_MODELS_DIR)")
     install.set_defaults(func=cmd_models_install)
 
+    train = sub.choices.get("train") or sub.add_parser("train", help="train a model")
+    sentiment = _subcommands(train, "model").add_parser(
+        "sentiment", help="train the sentiment classifier (media.sentiment: classifier)"
+    )
+    sentiment.add_argument("--data", required=True, help='JSON lines {"text": ..., "label": ...}')
+    sentiment.add_argument("--out", default="var/models/sentiment.npz", help="model file (.npz)")
+    sentiment.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    sentiment.set_defaults(func=cmd_train_sentiment)
+
+    ev = sub.choices.get("eval") or sub.add_parser("eval", help="evaluate a model")
+    ev_sentiment = _subcommands(ev, "model").add_parser(
+        "sentiment", help="accuracy and F1 of a sentiment model, beside VADER's"
+    )
+    ev_sentiment.add_argument("--model", help="a trained model (.npz); without it, VADER only")
+    ev_sentiment.add_argument("--data", required=True)
+    ev_sentiment.set_defaults(func=cmd_eval_sentiment)
+
+
+def _subcommands(parser: argparse.ArgumentParser, dest: str) -> Any:
+    """The parser's subcommands, shared with other rooms' (`train intent` beside `train
+    sentiment`): argparse allows one subparsers action per parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest=dest, required=True)
+
+
+def cmd_train_sentiment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from loopline.media.sentiment import LABELS
+    from loopline.text.classifier import load_examples, train_and_save
+
+    try:
+        texts, labels = load_examples(args.data)
+    except (OSError, ValueError) as exc:
+        print(f"train sentiment: {exc}", file=sys.stderr)
+        return 2
+    unknown = sorted(set(labels) - set(LABELS))
+    if unknown or not {"positive", "negative"} <= set(labels):
+        print(
+            f"train sentiment: labels must be {', '.join(LABELS)} (positive and negative at"
+            f" least); found {', '.join(unknown) or 'too few'}",
+            file=sys.stderr,
+        )
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(train_and_save(texts, labels, args.out, c=args.c), indent=2))
+    return 0
+
+
+def cmd_eval_sentiment(args: argparse.Namespace) -> int:
+    from loopline.media.sentiment import SentimentModelMissing, TrainedSentiment, VaderScorer
+    from loopline.text.classifier import load_examples, metrics
+
+    try:
+        texts, labels = load_examples(args.data)
+        report = {"vader": metrics(labels, [label for label, _ in VaderScorer().judge(texts)])}
+        if args.model:
+            model = TrainedSentiment(args.model)
+            report["model"] = metrics(labels, [label for label, _ in model.judge(texts)])
+    except (OSError, ValueError, SentimentModelMissing) as exc:
+        print(f"eval sentiment: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
 
 def cmd_models_install(args: argparse.Namespace) -> int:
     from pathlib import Path

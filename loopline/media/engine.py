@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from loopline.domain.clock import Clock
@@ -16,6 +17,7 @@ from loopline.media.asr import AsrEngine, WhisperEngine
 from loopline.media.metrics import MediaMetrics
 from loopline.media.models import resolve_whisper
 from loopline.media.pool import SpeechWorkers
+from loopline.media.sentiment import SentimentScorer, TrainedSentiment, VaderScorer
 from loopline.media.stream import StreamOptions, StreamSession
 from loopline.providers.twilio_media import Track
 
@@ -28,12 +30,15 @@ class MediaSettings:
 
     model: str = "tiny.en"
     workers: int = 2
+    threads_per_worker: int = 1
     pack_size: int = 8
     partial_interval_s: float = 1.0
     redact: tuple[str, ...] = ("card", "cvv", "expiry", "ssn", "dob", "email", "phone", "number")
     download: bool = False
     lag_warning_s: float = 2.0
     preload: bool = False
+    sentiment: str = "vader"  # or "classifier": the model at `sentiment_model`
+    sentiment_model: str = "var/models/sentiment.npz"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MediaSettings:
@@ -44,10 +49,18 @@ class MediaSettings:
         return cls(**known)
 
 
+def sentiment_factory(settings: MediaSettings) -> Callable[[], SentimentScorer]:
+    if settings.sentiment == "classifier":
+        return partial(TrainedSentiment, settings.sentiment_model)
+    return VaderScorer
+
+
 def whisper_factory(settings: MediaSettings) -> Callable[[], AsrEngine]:
     def build() -> AsrEngine:
         model_dir = resolve_whisper(settings.model, allow_download=settings.download)
-        return WhisperEngine(model_dir, workers=settings.workers)
+        return WhisperEngine(
+            model_dir, workers=settings.workers, threads_per_worker=settings.threads_per_worker
+        )
 
     return build
 
@@ -66,6 +79,7 @@ class MediaEngine:
     def __post_init__(self) -> None:
         self.workers = SpeechWorkers(
             engine_factory=self.engine_factory or whisper_factory(self.settings),
+            scorer_factory=sentiment_factory(self.settings),
             workers=self.settings.workers,
             pack_size=self.settings.pack_size,
         )

@@ -21,6 +21,7 @@ class MediaMetrics:
     asr_packs_total: int = 0
     asr_clips_total: int = 0
     asr_seconds_total: float = 0.0
+    asr_retries_total: int = 0
     asr_lag_seconds: float = 0.0
     asr_queue_finals: int = 0
     asr_queue_partials: int = 0
@@ -85,6 +86,12 @@ class MediaMetrics:
         metric("vad_batches_total", "counter", "VAD model calls.", self.vad_batches_total)
         metric("asr_packs_total", "counter", "Whisper passes.", self.asr_packs_total)
         metric("asr_clips_total", "counter", "Clips transcribed.", self.asr_clips_total)
+        metric(
+            "asr_retries_total",
+            "counter",
+            "Clips run again alone after a doubtful packed pass.",
+            self.asr_retries_total,
+        )
         metric(
             "asr_busy_seconds_total",
             "counter",

@@ -1,7 +1,9 @@
 """The speech worker pool: every model call of the node runs here, never on the event loop.
 
 - ASR: `workers` threads share one Whisper model. Each takes a pack of up to `pack_size`
-  utterances (finals first, oldest first; partials only when there is room) and runs one pass.
+  utterances (finals, oldest first) and runs one pass. Partials run only when no other pass is
+  in flight and no final waits, packed among themselves: each costs a whole Whisper window,
+  and on two cores a partial pass beside a final's would slow the final.
   Ingest never waits on it: `submit` only queues. Under load partials go first: a newer partial
   of a track replaces the one waiting, and one that waited longer than `partial_max_age_s` is
   dropped. The age of the oldest final still waiting is the lag (`asr_lag_seconds`).
@@ -25,7 +27,7 @@ import numpy.typing as npt
 
 from loopline.media.asr import AsrEngine, Transcript, pack_groups
 from loopline.media.metrics import MediaMetrics
-from loopline.media.sentiment import VaderScorer
+from loopline.media.sentiment import Label, SentimentScorer, VaderScorer
 from loopline.media.vad import WINDOW, SileroVad, VadStreamState
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ Floats = npt.NDArray[np.float32]
 class AsrOutcome:
     transcript: Transcript
     sentiment: float
+    sentiment_label: Label = "neutral"
 
 
 @dataclass(eq=False)
@@ -62,7 +65,7 @@ class VadClient(Protocol):
 class SpeechWorkers:
     engine_factory: Callable[[], AsrEngine]
     vad_factory: Callable[[], SileroVad] = SileroVad
-    scorer_factory: Callable[[], VaderScorer] = VaderScorer
+    scorer_factory: Callable[[], SentimentScorer] = VaderScorer
     workers: int = 2
     pack_size: int = 8
     partial_max_age_s: float = 1.0
@@ -76,7 +79,7 @@ class SpeechWorkers:
     _asr_exec: ThreadPoolExecutor | None = None
     _vad_exec: ThreadPoolExecutor | None = None
     _engine: AsrEngine | None = None
-    _scorer: VaderScorer | None = None
+    _scorer: SentimentScorer | None = None
     _vad: SileroVad | None = None
     _loading: asyncio.Task[None] | None = None
     _vad_loading: asyncio.Task[None] | None = None
@@ -138,7 +141,7 @@ class SpeechWorkers:
     async def _load_asr(self) -> None:
         loop = asyncio.get_running_loop()
 
-        def build() -> tuple[AsrEngine, VaderScorer]:
+        def build() -> tuple[AsrEngine, SentimentScorer]:
             return self.engine_factory(), self.scorer_factory()
 
         self._engine, self._scorer = await loop.run_in_executor(self._asr_exec, build)
@@ -188,7 +191,7 @@ class SpeechWorkers:
     def _takeable(self) -> bool:
         if self._finals:
             return True
-        return bool(self._partials) and not any(not j.final for j in self._in_flight)
+        return bool(self._partials) and not self._in_flight
 
     def _take_pack(self) -> list[_Job]:
         now = self.clock()
@@ -196,22 +199,18 @@ class SpeechWorkers:
             if now - job.enqueued > self.partial_max_age_s:
                 del self._partials[key]
                 self._drop(job)
-        durations = [len(j.clip) / 8000 for j in self._finals]
-        count = pack_groups(durations, self.pack_size)
-        jobs = [self._finals.popleft() for _ in range(count)]
-        # Partials are a luxury: one worker at most spends its pass on them, so another is
-        # always free for the next final.
-        partials_running = any(not j.final for j in self._in_flight)
-        if len(jobs) < self.pack_size and not self._finals and not partials_running:
-            room = self.pack_size - len(jobs)
-            total = sum(len(j.clip) for j in jobs) / 8000
-            for key in list(self._partials)[:room]:
-                job = self._partials[key]
-                if total + len(job.clip) / 8000 > 27.0:
-                    break
-                del self._partials[key]
-                jobs.append(job)
-                total += len(job.clip) / 8000 + 0.5
+        if self._finals:
+            durations = [len(j.clip) / 8000 for j in self._finals]
+            count = pack_groups(durations, self.pack_size)
+            jobs = [self._finals.popleft() for _ in range(count)]
+        elif not self._in_flight:
+            # Partials are a luxury: they run only on an idle pool, packed together, so a
+            # final never waits behind one and never shares its pass (and its CPU) with one.
+            durations = [len(j.clip) / 8000 for j in self._partials.values()]
+            count = pack_groups(durations, self.pack_size)
+            jobs = [self._partials.pop(key) for key in list(self._partials)[:count]]
+        else:
+            jobs = []
         self._update_gauges()
         return jobs
 
@@ -265,6 +264,8 @@ class SpeechWorkers:
                 self._update_gauges()
             self.metrics.asr_packs_total += 1
             self.metrics.asr_clips_total += len(jobs)
+            if self._engine is not None:
+                self.metrics.asr_retries_total = self._engine.retried_total
             for job, outcome in zip(jobs, outcomes, strict=True):
                 if not job.future.done():
                     job.future.set_result(outcome)
@@ -279,11 +280,15 @@ class SpeechWorkers:
         self._update_gauges()
 
     def _transcribe(self, clips: Sequence[Floats]) -> list[AsrOutcome]:
-        """On a worker thread: one Whisper pass over the pack, then VADER per utterance."""
+        """On a worker thread: one Whisper pass over the pack, then the sentiment of its texts."""
         engine, scorer = self._engine, self._scorer
         assert engine is not None and scorer is not None
         transcripts = engine.transcribe(clips)
-        return [AsrOutcome(t, scorer.score(t.text)) for t in transcripts]
+        judged = scorer.judge([t.text for t in transcripts])
+        return [
+            AsrOutcome(t, score, label)
+            for t, (label, score) in zip(transcripts, judged, strict=True)
+        ]
 
     # -- VAD ---------------------------------------------------------------------------------
     def attach(self, client: VadClient) -> None:

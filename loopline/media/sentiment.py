@@ -1,13 +1,21 @@
-"""Sentiment per utterance (VADER), a rolling score per track and the caller's alert. The
-rolling score and the alert rule are pure; VADER runs on the speech workers with the ASR."""
+"""Sentiment per utterance, a rolling score per track and the caller's alert.
+
+Two scorers, chosen by `media.sentiment`: VADER (the lexicon baseline) and a classifier trained
+with `loopline train sentiment` on the MiniLM sentence embeddings the intent classifier uses.
+Both run on the speech workers with the ASR, a pack's texts at once. The rolling score and the
+alert rule are pure.
+"""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from pathlib import Path
+from typing import Final, Literal, Protocol, get_args
 
 Label = Literal["positive", "neutral", "negative"]
+LABELS: Final[tuple[Label, ...]] = get_args(Label)
 
 # VADER's own convention for its compound score.
 POSITIVE_AT: Final = 0.05
@@ -22,6 +30,16 @@ def label_for(score: float) -> Label:
     return "neutral"
 
 
+class SentimentScorer(Protocol):
+    """Blocking CPU work, on a speech worker: a label and a score in [-1, 1] per text."""
+
+    def judge(self, texts: Sequence[str]) -> list[tuple[Label, float]]: ...
+
+
+class SentimentModelMissing(RuntimeError):
+    """The configured sentiment model file is missing or is not a sentiment model."""
+
+
 class VaderScorer:
     """VADER's compound score in [-1, 1]. Loading reads its lexicon: build it on a worker."""
 
@@ -34,6 +52,48 @@ class VaderScorer:
         if not text.strip():
             return 0.0
         return float(self._analyzer.polarity_scores(text)["compound"])
+
+    def judge(self, texts: Sequence[str]) -> list[tuple[Label, float]]:
+        scores = [self.score(t) for t in texts]
+        return [(label_for(s), s) for s in scores]
+
+
+class TrainedSentiment:
+    """A model from `loopline train sentiment` (labels: positive, neutral, negative or a subset)
+    with the MiniLM embedder. Its score is P(positive) − P(negative); its label the likeliest."""
+
+    def __init__(self, path: str | Path) -> None:
+        from loopline.text.classifier import SoftmaxTextModel
+        from loopline.text.embedder import MiniLmEmbedder
+
+        if not Path(path).is_file():
+            raise SentimentModelMissing(
+                f"sentiment model {path} not found: train one with `loopline train sentiment"
+                f" --data FILE.jsonl --out {path}` or set media.sentiment: vader"
+            )
+        self.model = SoftmaxTextModel.load(path)
+        unknown = set(self.model.labels) - set(LABELS)
+        if unknown or "positive" not in self.model.labels or "negative" not in self.model.labels:
+            raise SentimentModelMissing(
+                f"{path} is not a sentiment model: its labels must be positive, negative and"
+                " optionally neutral"
+            )
+        self._embedder = MiniLmEmbedder()
+        self._pos = self.model.labels.index("positive")
+        self._neg = self.model.labels.index("negative")
+
+    def judge(self, texts: Sequence[str]) -> list[tuple[Label, float]]:
+        if not texts:
+            return []
+        probs = self.model.probabilities(self._embedder.embed(list(texts)))
+        out: list[tuple[Label, float]] = []
+        for row, text in zip(probs, texts, strict=True):
+            if not text.strip():
+                out.append(("neutral", 0.0))
+                continue
+            label: Label = self.model.labels[int(row.argmax())]  # type: ignore[assignment]
+            out.append((label, float(row[self._pos] - row[self._neg])))
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from loopline.media.asr import Transcript
 from loopline.media.codec import TWILIO_RATE, to_float, ulaw_decode
 from loopline.media.pool import AsrOutcome, SpeechWorkers
 from loopline.media.reorder import FRAME_BYTES, TrackReorderBuffer
-from loopline.media.sentiment import RollingSentiment, label_for
+from loopline.media.sentiment import RollingSentiment
 from loopline.media.vad import WINDOW, SpeechBoundary, VadSegmenter, VadStreamState
 from loopline.providers.twilio_media import DtmfDigit, MediaChunk, Track
 
@@ -332,7 +332,7 @@ class StreamSession:
             start_ms=start_ms,
             end_ms=end_ms,
             redactions=spans,
-            sentiment=SentimentView(label=label_for(score), score=score),
+            sentiment=SentimentView(label=outcome.sentiment_label, score=score),
             agent_id=agent_id,
         )
         await self._send(event)

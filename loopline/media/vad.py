@@ -120,7 +120,7 @@ class VadSegmenter:
     threshold: float = 0.5
     neg_threshold: float = 0.35
     min_speech_ms: int = 96
-    min_silence_ms: int = 352
+    min_silence_ms: int = 256
     max_speech_ms: int = 15_000
     pad_ms: int = 192
     speaking: bool = False

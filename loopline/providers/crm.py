@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import re
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,35 +47,55 @@ class CrmClient(ABC):
 class FileCrm(CrmClient):
     """Records from a YAML or JSON file mapping E.164 numbers to records.
 
-    The file is read in a worker thread on first use and read again whenever its modification
-    time or size changes, so an edited file takes effect without a restart. A reload that fails
-    keeps the records already loaded. Keys are normalised to E.164, so `"+1 415 555 2671"` and
-    an unquoted YAML `+14155552671` (which YAML reads as an integer) both work.
+    The file is read in a worker thread on first use and read again when its modification
+    time or size changes, so an edited file takes effect without a restart: within `recheck_s`
+    (one second by default), since a look-up checks the file at most that often. Between
+    checks a look-up is a dictionary read, with no lock and no thread: it sits on the path of
+    every ringing call. A reload that fails keeps the records already loaded. Keys are
+    normalised to E.164, so `"+1 415 555 2671"` and an unquoted YAML `+14155552671` (which YAML
+    reads as an integer) both work.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        recheck_s: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._path = Path(path)
         self._records: dict[str, dict[str, Any]] = {}
         self._stamp: tuple[int, int] | None = None
         self._lock = asyncio.Lock()
+        self._recheck_s = recheck_s
+        self._monotonic = monotonic
+        self._checked_at: float | None = None
         self.failures = 0
 
     async def load(self) -> int:
         """Read the file now; returns how many records it holds. Raises `CrmError`."""
         async with self._lock:
             await asyncio.to_thread(self._refresh, True)
+            self._checked_at = self._monotonic()
             return len(self._records)
+
+    def _due(self) -> bool:
+        checked = self._checked_at
+        return checked is None or self._monotonic() - checked >= self._recheck_s
 
     async def lookup(self, number_e164: str) -> dict[str, Any]:
         if not _E164.fullmatch(number_e164):
             return {}
-        async with self._lock:
-            try:
-                await asyncio.to_thread(self._refresh, False)
-            except CrmError as exc:
-                self.failures += 1
-                log.warning("crm file unusable, serving the last good records: %s", exc)
-            record = self._records.get(number_e164)
+        if self._due():
+            async with self._lock:
+                if self._due():  # not already done by a look-up that held the lock
+                    try:
+                        await asyncio.to_thread(self._refresh, False)
+                    except CrmError as exc:
+                        self.failures += 1
+                        log.warning("crm file unusable, serving the last good records: %s", exc)
+                    self._checked_at = self._monotonic()
+        record = self._records.get(number_e164)
         return dict(record) if record is not None else {}
 
     def _refresh(self, force: bool) -> None:

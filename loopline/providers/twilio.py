@@ -15,7 +15,7 @@ from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 from twilio.request_validator import RequestValidator
-from twilio.twiml.voice_response import Dial, Start, VoiceResponse
+from twilio.twiml.voice_response import Dial, Gather, Start, VoiceResponse
 
 from loopline.domain.agents import Endpoint
 from loopline.domain.calls import InboundCall
@@ -39,6 +39,7 @@ DialStatusValue = Literal["completed", "answered", "busy", "no-answer", "failed"
 # simulator's made-up ids pass, while nothing odd reaches state keys, URLs or logs.
 _CALL_SID = re.compile(r"CA[0-9A-Za-z]{1,62}")
 _FIELD_MAX = 256
+_DIGITS = re.compile(r"[0-9*#w]{1,32}")
 # The agent leg's progress that the router acts on (answered: the agent picked up).
 _AGENT_LEG_EVENTS = "answered completed"
 # Without hold music the wait URL would end at once and Twilio would fetch it again in a tight
@@ -101,6 +102,7 @@ class TwilioAdapter:
             from_country=_optional(form, "FromCountry"),
             from_state=_optional(form, "FromState"),
             received_at=now,
+            digits=_digits(form),
         )
 
     def parse_status(self, form: Mapping[str, str]) -> CallStatusUpdate:
@@ -154,12 +156,16 @@ def render_connect(
     timeout_s: int,
     caller_id: str | None,
     status_callback_url: str | None = None,
+    disclosure: Disclosure | None = None,
 ) -> str:
     """Start the media stream (both tracks) and ring one agent.
 
     When the agent leg ends or is not answered, Twilio posts the dial status to `action_url`.
+    A disclosure is spoken (or played) before the stream starts, so no word is transcribed
+    before the caller has heard it.
     """
     response = VoiceResponse()
+    _disclose(response, disclosure)
     response.append(_stream_start(stream_url, call_id))
     response.append(_dial(endpoint, action_url, timeout_s, caller_id, status_callback_url))
     return _xml(response)
@@ -186,14 +192,46 @@ def render_enqueue(
     action_url: str,
     stream_url: str | None = None,
     call_id: str | None = None,
+    disclosure: Disclosure | None = None,
 ) -> str:
-    """Put the caller in a Twilio queue, starting the media stream first when asked to."""
+    """Put the caller in a Twilio queue, starting the media stream first when asked to (after
+    the disclosure, when there is one)."""
     if (stream_url is None) != (call_id is None):
         raise ValueError("stream_url and call_id go together")
     response = VoiceResponse()
+    _disclose(response, disclosure)
     if stream_url is not None and call_id is not None:
         response.append(_stream_start(stream_url, call_id))
     response.enqueue(queue, wait_url=wait_url, action=action_url)
+    return _xml(response)
+
+
+def render_redial_disclosed(
+    *,
+    endpoint: Endpoint,
+    action_url: str,
+    timeout_s: int,
+    caller_id: str | None,
+    disclosure: Disclosure | None,
+) -> str:
+    """Ring an agent with no stream (the consent policy forbids one), after any disclosure."""
+    response = VoiceResponse()
+    _disclose(response, disclosure)
+    response.append(_dial(endpoint, action_url, timeout_s, caller_id, None))
+    return _xml(response)
+
+
+def render_greeting(*, message: str, action_url: str, timeout_s: int, continue_url: str) -> str:
+    """The automated-decision opt-out greeting: one key within `timeout_s`.
+
+    A key pressed posts `Digits` to `action_url`; silence falls through to the redirect, which
+    posts the same webhook without them.
+    """
+    response = VoiceResponse()
+    gather = Gather(num_digits=1, timeout=timeout_s, action=action_url, method="POST")
+    gather.say(message)
+    response.append(gather)
+    response.redirect(continue_url, method="POST")
     return _xml(response)
 
 
@@ -238,6 +276,24 @@ def render_say_hangup(message: str) -> str:
     response.say(message)
     response.hangup()
     return _xml(response)
+
+
+class Disclosure(BaseModel):
+    """What the caller hears before any media stream: words to say or audio to play."""
+
+    model_config = ConfigDict(frozen=True)
+
+    say: str | None = None
+    play_url: str | None = None
+
+
+def _disclose(response: VoiceResponse, disclosure: Disclosure | None) -> None:
+    if disclosure is None:
+        return
+    if disclosure.play_url:
+        response.play(disclosure.play_url)
+    elif disclosure.say:
+        response.say(disclosure.say)
 
 
 def _stream_start(stream_url: str, call_id: str) -> Any:
@@ -290,6 +346,13 @@ def _optional(form: Mapping[str, str], name: str) -> str | None:
         raise WebhookError(name)
     value = raw.strip()
     return value or None
+
+
+def _digits(form: Mapping[str, str]) -> str | None:
+    value = _optional(form, "Digits")
+    if value is not None and not _DIGITS.fullmatch(value):
+        raise WebhookError("Digits")
+    return value
 
 
 def _call_sid(form: Mapping[str, str], name: str) -> str:

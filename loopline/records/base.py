@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
 
 from loopline.domain.events import Event
@@ -14,6 +15,10 @@ class RecordsUnavailable(RuntimeError):
 
 
 class Records(ABC):
+    # The event types `apply` can keep anything of (None: it looks at every event). The
+    # records writer subscribes to these alone, so the bus passes over the rest for it.
+    event_types: frozenset[str] | None = None
+
     @abstractmethod
     async def start(self) -> None:
         """Connect and bring the schema to the newest migration."""
@@ -33,6 +38,14 @@ class Records(ABC):
         means nothing to the records (`agent.state`, an event with no call). Events of one call
         may come in any order (several nodes publish them); the record converges regardless.
         """
+
+    async def apply_many(
+        self, items: Sequence[tuple[str, Event]], *, source: str = "bus"
+    ) -> list[bool]:
+        """`apply` for each (event id, event) in turn, one result each; an implementation may
+        write them in one transaction. The records come out as if applied one by one in
+        order: a repeated id counts once, and events of a call may be in any order."""
+        return [await self.apply(event_id, event, source=source) for event_id, event in items]
 
     @abstractmethod
     async def get_call(self, call_id: str) -> CallRecord | None:

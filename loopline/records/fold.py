@@ -138,6 +138,10 @@ def _fold_call(record: CallRecord, event: CallEvent, at: datetime, now: datetime
             context["caller"] = event.caller.model_dump(mode="json")
             context["dialed"] = event.dialed
             context["campaign"] = event.campaign
+            if event.consent is not None:
+                context["consent"] = event.consent.model_dump(mode="json")
+            if event.admt_opt_out is not None:
+                context["admt_opt_out"] = event.admt_opt_out
             move_to(CallStatus.RECEIVED)
         case CallRouted():
             if move_to(_ROUTED_STATUS[event.outcome]):

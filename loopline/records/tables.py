@@ -47,7 +47,7 @@ class CallRow(Base):
 
     call_id: Mapped[str] = mapped_column(String, primary_key=True)
     provider_call_id: Mapped[str | None] = mapped_column(String)
-    caller_number: Mapped[str | None] = mapped_column(String)
+    caller_number: Mapped[str | None] = mapped_column(String, index=True)
     dialed: Mapped[str | None] = mapped_column(String)
     campaign: Mapped[str | None] = mapped_column(String)
     status: Mapped[str] = mapped_column(String)

@@ -75,20 +75,22 @@ async def apply_utterance(
             ("call_id",),
         )
     )
-    session.add(
-        UtteranceRow(
-            call_id=call_id,
-            track=event.track,
-            speaker=event.speaker,
-            text=event.text,
-            start_ms=event.start_ms,
-            end_ms=event.end_ms,
-            redactions=[r.model_dump(mode="json") for r in event.redactions],
-            sentiment=event.sentiment.model_dump(mode="json") if event.sentiment else None,
-            at=at,
-        )
-    )
+    session.add(utterance_row(call_id, event))
     return True
+
+
+def utterance_row(call_id: str, event: UtteranceEvent) -> UtteranceRow:
+    return UtteranceRow(
+        call_id=call_id,
+        track=event.track,
+        speaker=event.speaker,
+        text=event.text,
+        start_ms=event.start_ms,
+        end_ms=event.end_ms,
+        redactions=[r.model_dump(mode="json") for r in event.redactions],
+        sentiment=event.sentiment.model_dump(mode="json") if event.sentiment else None,
+        at=utc(event.at),
+    )
 
 
 async def load_transcript(session: AsyncSession, call_id: str) -> list[UtteranceRecord]:

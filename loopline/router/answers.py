@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from loopline.domain.agents import Endpoint
+from loopline.domain.consent import ConsentDecision
 
 
 class Connect(BaseModel):
@@ -16,6 +17,7 @@ class Connect(BaseModel):
     endpoint: Endpoint
     timeout_s: int
     start_stream: bool = True
+    consent: ConsentDecision | None = None  # the disclosure before the stream, when any
 
 
 class Enqueue(BaseModel):
@@ -23,6 +25,7 @@ class Enqueue(BaseModel):
     call_id: str
     queue: str
     start_stream: bool = True
+    consent: ConsentDecision | None = None
 
 
 class Fallback(BaseModel):

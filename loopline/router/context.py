@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from loopline.config.schema import DeploymentConfig
 from loopline.domain.calls import CallContext, InboundCall, QueueStats
+from loopline.domain.intent import Intent
 from loopline.domain.journey import JourneyMatch
 from loopline.journey.base import IntentScorer, JourneyLookup
 from loopline.providers.crm import CrmClient
@@ -45,7 +47,11 @@ class ContextBuilder:
         inbound: InboundCall,
         queues: dict[str, QueueStats],
         now: datetime,
+        *,
+        skip_intent: Callable[[dict[str, Any], JourneyMatch | None], bool] | None = None,
     ) -> CallContext:
+        """`skip_intent` true for this CRM record and journey: the caller opted out of
+        automated decision-making, so no intent is scored (nor kept from the journey)."""
         caller = normalize_caller(
             inbound.from_number,
             default_region=self._deployment.deployment.default_region,
@@ -65,7 +71,13 @@ class ContextBuilder:
             campaign = journey.campaign  # a pool number's campaign is the session's
         if crm.get("name") and not caller.name:
             caller = caller.model_copy(update={"name": str(crm["name"])})
-        intent = self._intent.score(journey, crm, caller.number, campaign)
+        if skip_intent is not None and skip_intent(crm, journey):
+            intent = Intent()
+            if journey is not None and "text_intent" in journey.extra:
+                extra = {k: v for k, v in journey.extra.items() if k != "text_intent"}
+                journey = journey.model_copy(update={"extra": extra})
+        else:
+            intent = self._intent.score(journey, crm, caller.number, campaign)
         return CallContext(
             call_id=call_id,
             caller=caller,

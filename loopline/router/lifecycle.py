@@ -11,7 +11,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from loopline.agents.directory import AgentDirectory
 from loopline.config.schema import DeploymentConfig
@@ -36,10 +36,12 @@ from loopline.domain.events import (
     CallTransferred,
     DecisionView,
 )
+from loopline.domain.journey import JourneyMatch
 from loopline.policies import PolicySet, decide, eligible, rank, requirements_at
 from loopline.providers.twilio_rest import CallControl, CallControlError
 from loopline.router.answers import Answer, Connect, Enqueue, Fallback, Hangup
 from loopline.router.context import ContextBuilder
+from loopline.router.governance import Governance
 from loopline.state.base import EventBus, StateStore, StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class CallRouter:
         call_control: CallControl,
         clock: Clock,
         public_url: str,
+        governance: Governance | None = None,
     ) -> None:
         self._deployment = deployment
         self._state = state
@@ -89,6 +92,9 @@ class CallRouter:
         self._offer_ttl = float(deployment.routing.offer_timeout_s)
         self._queues = {q.name: q for q in deployment.queues}
         self._routes = {p.name: p.route for p in policies.policies}
+        self._governance = governance
+        # Opted-out callers (ADMT) get the plain default route and nothing else.
+        self._plain = PolicySet.compile([], policies.default)
         self.stats = RouterStats()
 
     # -- the webhook -------------------------------------------------------------------------
@@ -113,20 +119,38 @@ class CallRouter:
             # A provider retry of a webhook we already handled: answer the same plan again.
             call = await self._state.get_call(existing)
             if call is not None:
-                return await self._current_plan(call, start_stream=True)
+                return _governed(call, await self._current_plan(call, start_stream=True))
         if not await self._state.claim_once(f"voice:{inbound.provider_call_id}", 3600):
             call_id = await self._state.call_id_for(inbound.provider_call_id)
             call = await self._state.get_call(call_id) if call_id else None
-            return await self._current_plan(call, start_stream=True) if call else Hangup()
+            if call is None:
+                return Hangup()
+            return _governed(call, await self._current_plan(call, start_stream=True))
 
         self.stats.received += 1
         call_id = "CL" + secrets.token_hex(12)
-        context = await self._context.build(call_id, inbound, await self._queue_stats(now), now)
+        governance = self._governance
+        skip_intent = None
+        if governance is not None:
+
+            def skip_intent(crm: dict[str, Any], journey: JourneyMatch | None) -> bool:
+                return governance.opt_out(inbound.digits, crm, journey) is not None
+
+        context = await self._context.build(
+            call_id, inbound, await self._queue_stats(now), now, skip_intent=skip_intent
+        )
+        opt_out = None
+        consent = None
+        if governance is not None:
+            opt_out = governance.opt_out(inbound.digits, context.crm, context.journey)
+            consent = governance.consent(context.caller)
         call = CallState(
             call_id=call_id,
             provider_call_id=inbound.provider_call_id,
             context=context,
             received_at=now,
+            consent=consent,
+            admt_opt_out=opt_out,
         )
         await self._state.put_call(call)
         await self._bus.publish(
@@ -137,12 +161,14 @@ class CallRouter:
                 caller=CallerView(number=context.caller.number, name=context.caller.name),
                 dialed=context.dialed,
                 campaign=context.campaign,
+                consent=consent,
+                admt_opt_out=opt_out,
             )
         )
-        return await self._route(call, "webhook", start_stream=True)
+        return _governed(call, await self._route(call, "webhook", start_stream=True))
 
     async def _queue_stats(self, now: datetime) -> dict[str, QueueStats]:
-        return {name: await self._state.queue_stats(name, now) for name in self._queues}
+        return await self._state.queue_stats_many(list(self._queues), now)
 
     # -- deciding and reserving --------------------------------------------------------------
     async def _route(self, call: CallState, trigger: Trigger, *, start_stream: bool) -> Answer:
@@ -156,7 +182,10 @@ class CallRouter:
         of the best candidate who still has room (None when nobody has)."""
         now = self._clock.now()
         waited = (now - call.queued_at).total_seconds() if call.queued_at else 0.0
-        last_agent = await self._state.get_last_agent(call.context.caller.number)
+        opted_out = call.admt_opt_out is not None
+        last_agent = (
+            None if opted_out else await self._state.get_last_agent(call.context.caller.number)
+        )
         # Only agents with room can be reserved, so only they are ranked: the trail's
         # rejections are those who had room but not the skills, queue or language.
         routable = await self._agents.routable()
@@ -164,12 +193,14 @@ class CallRouter:
         snapshots = [s for s in routable if s.agent.id not in tried] if tried else routable
         decision = decide(
             call.context,
-            self._policies,
+            self._plain if opted_out else self._policies,
             snapshots,
             now,
             waited_s=waited,
             last_agent_id=last_agent,
         )
+        if call.admt_opt_out is not None:
+            decision.reason = f"{_opt_out_reason(call.admt_opt_out)}; {decision.reason}"
         without_room = self._agents.size - len(routable)
         if without_room:
             decision.reason += f"; {without_room} without room not considered"
@@ -502,6 +533,20 @@ class CallRouter:
         if await self._state.queue_names():
             for snap in await self._agents.routable():
                 await self.dispatch_to_agent(snap.agent.id)
+
+
+def _opt_out_reason(via: str) -> str:
+    # The wording `compliance.admt.via_of_reason` reads back when counting opt-outs.
+    return f"ADMT opt-out ({via}): default route, no intent scoring or automated ranking"
+
+
+def _governed(call: CallState, answer: Answer) -> Answer:
+    """The first answer of a call carries its consent: the disclosure before the stream, or
+    no stream at all where the policy forbids one."""
+    consent = call.consent
+    if consent is None or not isinstance(answer, Connect | Enqueue) or not answer.start_stream:
+        return answer
+    return answer.model_copy(update={"consent": consent, "start_stream": consent.stream})
 
 
 def _after(now: datetime, seconds: float) -> datetime:

@@ -8,7 +8,7 @@ lock in memory, one Lua script in Redis.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 
 from loopline.domain.agents import AgentState, Presence
@@ -114,6 +114,12 @@ class StateStore(ABC):
     @abstractmethod
     async def queue_stats(self, queue: str, now: datetime) -> QueueStats: ...
 
+    async def queue_stats_many(
+        self, queues: Sequence[str], now: datetime
+    ) -> dict[str, QueueStats]:
+        """`queue_stats` of several queues at once (one round trip where the store can)."""
+        return {name: await self.queue_stats(name, now) for name in queues}
+
     # -- small facts -------------------------------------------------------------------------
     @abstractmethod
     async def set_last_agent(self, caller: str, agent_id: str) -> None: ...
@@ -125,6 +131,11 @@ class StateStore(ABC):
     async def claim_once(self, key: str, ttl_s: float) -> bool:
         """True the first time `key` is claimed within ttl_s (webhook retries, dedupe)."""
 
+    async def forget_caller(self, caller: str) -> int:
+        """Data-subject erasure: drop what the live state keeps under a caller's number (the
+        last agent they spoke to). How many entries went."""
+        raise NotImplementedError
+
 
 class Subscription(ABC):
     """A stream of (event id, event). Use as `async with bus.subscribe() as sub: async for ...`."""
@@ -134,6 +145,18 @@ class Subscription(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    async def next_batch(self, limit: int) -> list[tuple[str, Event]]:
+        """The next event (waiting for it), then whatever else is ready without waiting, up to
+        `limit` in all, in order; empty once the subscription has ended.
+
+        For a consumer that does better per batch than per event (the records writer: one
+        transaction for many). In a group, the batch counts as handled when the next is asked
+        for, as a single event does with `async for`."""
+        try:
+            return [await anext(aiter(self))]
+        except StopAsyncIteration:
+            return []
 
     async def __aenter__(self) -> Subscription:
         return self
@@ -147,12 +170,28 @@ class EventBus(ABC):
     async def publish(self, event: Event) -> str:
         """Publish to every subscriber on every node; returns the event id (ordered)."""
 
+    async def forget_calls(self, call_ids: set[str], sessions: set[str] | None = None) -> int:
+        """Data-subject erasure: drop the kept events of these calls and web sessions (a
+        replay must not bring them back). How many went; a bus that keeps nothing has none."""
+        return 0
+
     @abstractmethod
-    def subscribe(self, *, after: str | None = None, group: str | None = None) -> Subscription:
+    def subscribe(
+        self,
+        *,
+        after: str | None = None,
+        group: str | None = None,
+        types: Collection[str] | None = None,
+    ) -> Subscription:
         """Every event from now on (or after the id `after`, as far as the bus keeps them).
 
         With `group`, each event goes to one subscriber of that group across all nodes (the
         records writer uses this so that two nodes do not write one event twice).
+
+        With `types`, only events of those types (`Event.type`) are delivered; the others are
+        passed over before they are decoded or queued (in a group they count as handled), so
+        a subscriber that wants a few kinds pays nothing for the busy ones (interim
+        transcripts, agent states). Every member of one group asks for the same types.
         """
 
     @abstractmethod

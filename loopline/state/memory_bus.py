@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Collection
 
 from loopline.domain.events import Event
 from loopline.state.base import EventBus, StateUnavailable, Subscription
@@ -31,10 +32,17 @@ Item = tuple[str, Event]
 
 
 class MemorySubscription(Subscription):
-    def __init__(self, bus: MemoryEventBus, limit: int, group: _Group | None) -> None:
+    def __init__(
+        self,
+        bus: MemoryEventBus,
+        limit: int,
+        group: _Group | None,
+        types: frozenset[str] | None = None,
+    ) -> None:
         self._bus = bus
         self._limit = limit
         self._group = group
+        self.types = types  # None: every type
         self._items: deque[Item] = deque()
         self._wakeup = asyncio.Event()
         self._closed = False
@@ -64,6 +72,17 @@ class MemorySubscription(Subscription):
             self._wakeup.clear()
             await self._wakeup.wait()
 
+    async def next_batch(self, limit: int) -> list[Item]:
+        while not self._items:
+            if self._closed:
+                return []
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        if self._closed:
+            return []
+        items = self._items
+        return [items.popleft() for _ in range(min(max(1, limit), len(items)))]
+
     async def close(self) -> None:
         self.detach()
 
@@ -81,9 +100,16 @@ class MemorySubscription(Subscription):
 
 
 class _Group:
-    def __init__(self, bus: MemoryEventBus, limit: int, backlog: list[Item]) -> None:
+    def __init__(
+        self,
+        bus: MemoryEventBus,
+        limit: int,
+        backlog: list[Item],
+        types: frozenset[str] | None = None,
+    ) -> None:
         self._bus = bus
         self._limit = limit
+        self.types = types  # the types its first member asked for; None: every type
         self.members: list[MemorySubscription] = []
         self._turn = 0
         self._backlog: deque[Item] = deque()
@@ -138,30 +164,58 @@ class MemoryEventBus(EventBus):
         self._seq += 1
         item = (f"{self._seq}-0", event)
         self._history.append((self._seq, item))
+        kind = event.type
         for subscriber in self._subscribers:
-            subscriber.offer(item)
+            if subscriber.types is None or kind in subscriber.types:
+                subscriber.offer(item)
         for group in self._groups.values():
-            group.offer(item)
+            if group.types is None or kind in group.types:
+                group.offer(item)
         return item[0]
 
-    def _kept_after(self, after: str | None) -> list[Item]:
-        start = 0 if after is None else parse_event_id(after)[0]
-        return [item for seq, item in self._history if seq > start]
+    async def forget_calls(self, call_ids: set[str], sessions: set[str] | None = None) -> int:
+        wanted = call_ids | (sessions or set())
 
-    def subscribe(self, *, after: str | None = None, group: str | None = None) -> Subscription:
+        def owned(event: Event) -> bool:
+            return event.call_id in wanted or getattr(event, "session_id", None) in wanted
+
+        kept = [entry for entry in self._history if not owned(entry[1][1])]
+        gone = len(self._history) - len(kept)
+        if gone:
+            self._history.clear()
+            self._history.extend(kept)
+        return gone
+
+    def _kept_after(self, after: str | None, types: frozenset[str] | None = None) -> list[Item]:
+        start = 0 if after is None else parse_event_id(after)[0]
+        return [
+            item
+            for seq, item in self._history
+            if seq > start and (types is None or item[1].type in types)
+        ]
+
+    def subscribe(
+        self,
+        *,
+        after: str | None = None,
+        group: str | None = None,
+        types: Collection[str] | None = None,
+    ) -> Subscription:
         if self._closed:
             raise StateUnavailable("event bus closed")
+        wanted = None if types is None else frozenset(types)
         if group is None:
-            sub = MemorySubscription(self, self._queue_size, None)
+            sub = MemorySubscription(self, self._queue_size, None, wanted)
             if after is not None:
-                for item in self._kept_after(after):
+                for item in self._kept_after(after, wanted):
                     sub.offer(item)
             self._subscribers.add(sub)
             return sub
         members = self._groups.get(group)
         if members is None:
-            members = self._groups[group] = _Group(self, self._queue_size, self._kept_after(after))
-        sub = MemorySubscription(self, self._queue_size, members)
+            backlog = self._kept_after(after, wanted)
+            members = self._groups[group] = _Group(self, self._queue_size, backlog, wanted)
+        sub = MemorySubscription(self, self._queue_size, members, members.types)
         members.join(sub)
         return sub
 

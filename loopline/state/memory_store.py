@@ -99,7 +99,8 @@ class MemoryStateStore(StateStore):
         # (expires ms, call id, agent id); entries of confirmed or released calls are skipped
         # when popped rather than searched for and removed.
         self._expiries: list[tuple[int, str, str]] = []
-        self._calls: dict[str, CallState] = {}
+        # call id -> (provider call id, the call's JSON)
+        self._calls: dict[str, tuple[str, str]] = {}
         self._by_provider_id: dict[str, str] = {}
         self._queues: dict[str, _Queue] = {}
         self._last_agent: OrderedDict[str, str] = OrderedDict()
@@ -243,22 +244,22 @@ class MemoryStateStore(StateStore):
 
     # -- live calls --------------------------------------------------------------------------
     async def put_call(self, call: CallState) -> None:
-        # A copy, so that a caller who changes its object later does not change ours: the
-        # Redis store behaves the same way because it keeps JSON.
-        stored = call.model_copy(deep=True)
+        # Kept as JSON, as the Redis store keeps it: a caller who changes its object later does
+        # not change ours, and a JSON round trip costs a fraction of a deep copy.
+        stored = (call.provider_call_id, call.model_dump_json())
         async with self._lock:
             self._calls[call.call_id] = stored
             self._by_provider_id[call.provider_call_id] = call.call_id
 
     async def get_call(self, call_id: str) -> CallState | None:
-        call = self._calls.get(call_id)
-        return None if call is None else call.model_copy(deep=True)
+        stored = self._calls.get(call_id)
+        return None if stored is None else CallState.model_validate_json(stored[1])
 
     async def delete_call(self, call_id: str) -> None:
         async with self._lock:
-            call = self._calls.pop(call_id, None)
-            if call is not None and self._by_provider_id.get(call.provider_call_id) == call_id:
-                del self._by_provider_id[call.provider_call_id]
+            stored = self._calls.pop(call_id, None)
+            if stored is not None and self._by_provider_id.get(stored[0]) == call_id:
+                del self._by_provider_id[stored[0]]
 
     async def call_id_for(self, provider_call_id: str) -> str | None:
         return self._by_provider_id.get(provider_call_id)
@@ -322,6 +323,10 @@ class MemoryStateStore(StateStore):
 
     async def get_last_agent(self, caller: str) -> str | None:
         return self._last_agent.get(caller_key(caller))
+
+    async def forget_caller(self, caller: str) -> int:
+        async with self._lock:
+            return int(self._last_agent.pop(caller_key(caller), None) is not None)
 
     async def claim_once(self, key: str, ttl_s: float) -> bool:
         now_ms = to_ms(self._clock.now())

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import secrets
 import socket
 from collections import deque
-from typing import Any
+from collections.abc import Collection
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -57,6 +59,17 @@ Entry = tuple[str, dict[str, str] | None]
 
 # A consumer with nothing pending and idle this long belongs to a node that went away.
 STALE_CONSUMER_MS = 3_600_000
+
+
+def _owners(raw: str) -> set[str]:
+    """The call id and web session id an event's JSON names."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    return {v for v in (data.get("call_id"), data.get("session_id")) if isinstance(v, str)}
 
 
 def stream_entries(reply: Any) -> list[Entry]:
@@ -108,6 +121,14 @@ class _Inbox:
             self._not_empty.clear()
             await self._not_empty.wait()
 
+    def take_ready(self, limit: int) -> list[Item]:
+        """Up to `limit` items already here, without waiting."""
+        items = self._items
+        taken = [items.popleft() for _ in range(min(limit, len(items)))]
+        if taken:
+            self._not_full.set()
+        return taken
+
     def end(self, error: StateUnavailable | None = None, *, discard: bool = False) -> None:
         if discard:
             self._items.clear()
@@ -118,9 +139,10 @@ class _Inbox:
 
 
 class _RedisSubscription(Subscription):
-    def __init__(self, bus: RedisEventBus, name: str) -> None:
+    def __init__(self, bus: RedisEventBus, name: str, types: frozenset[str] | None) -> None:
         self._bus = bus
         self._name = name
+        self._types = types  # None: every type
         self._inbox = _Inbox(bus.buffer)
         self._reader: asyncio.Task[None] | None = None
         self._conn: aioredis.Redis | None = None
@@ -139,6 +161,13 @@ class _RedisSubscription(Subscription):
             raise StopAsyncIteration
         await self._start()
         return await self._inbox.get()
+
+    async def next_batch(self, limit: int) -> list[Item]:
+        try:
+            first = await self.__anext__()
+        except StopAsyncIteration:
+            return []
+        return [first, *self._inbox.take_ready(limit - 1)]
 
     async def _start(self) -> None:
         if self._reader is not None or self._closed:
@@ -171,6 +200,17 @@ class _RedisSubscription(Subscription):
             log.exception("event reader failed")
             self._inbox.end(StateUnavailable("event reader failed"))
 
+    def _passes_over(self, fields: dict[str, str] | None) -> bool:
+        """An entry of a type this subscriber does not want, known by its "t" field alone
+        (no JSON parsed); entries written without one are parsed, then checked."""
+        if self._types is None or not fields:
+            return False
+        kind = fields.get("t")
+        return kind is not None and kind not in self._types
+
+    def _wants(self, event: Event) -> bool:
+        return self._types is None or event.type in self._types
+
     def _decode(self, entry_id: str, fields: dict[str, str] | None) -> Event | None:
         try:
             return parse_event((fields or {})["e"])
@@ -200,8 +240,10 @@ class _RedisSubscription(Subscription):
 
 
 class _StreamSubscription(_RedisSubscription):
-    def __init__(self, bus: RedisEventBus, name: str, after: str | None) -> None:
-        super().__init__(bus, name)
+    def __init__(
+        self, bus: RedisEventBus, name: str, after: str | None, types: frozenset[str] | None
+    ) -> None:
+        super().__init__(bus, name, types)
         self._position = after
 
     async def _prepare(self) -> None:
@@ -219,14 +261,23 @@ class _StreamSubscription(_RedisSubscription):
             reply = await conn.xread({bus.stream: position}, count=bus.batch, block=bus.block_ms)
             for entry_id, fields in stream_entries(reply):
                 position = entry_id
+                if self._passes_over(fields):
+                    continue
                 event = self._decode(entry_id, fields)
-                if event is not None:
+                if event is not None and self._wants(event):
                     await self._inbox.put((entry_id, event))
 
 
 class _GroupSubscription(_RedisSubscription):
-    def __init__(self, bus: RedisEventBus, name: str, group: str, after: str | None) -> None:
-        super().__init__(bus, name)
+    def __init__(
+        self,
+        bus: RedisEventBus,
+        name: str,
+        group: str,
+        after: str | None,
+        types: frozenset[str] | None,
+    ) -> None:
+        super().__init__(bus, name, types)
         self._group = group
         self._start_id = after or "0"
         self.consumer = name
@@ -234,7 +285,7 @@ class _GroupSubscription(_RedisSubscription):
         # acknowledged; everything read and not yet acknowledged.
         self._unhanded: dict[str, None] = {}
         self._handled: list[str] = []
-        self._current: str | None = None
+        self._current: list[str] = []
         self._held: set[str] = set()
 
     async def _prepare(self) -> None:
@@ -250,20 +301,34 @@ class _GroupSubscription(_RedisSubscription):
             raise StateUnavailable(f"redis unavailable during subscribe ({name})") from exc
 
     async def __anext__(self) -> Item:
+        [item] = await self._next(1)
+        return item
+
+    async def next_batch(self, limit: int) -> list[Item]:
+        try:
+            return await self._next(max(1, limit))
+        except StopAsyncIteration:
+            return []
+
+    async def _next(self, limit: int) -> list[Item]:
+        """What was handed out last counts as handled; then the next item(s)."""
         if self._closed:
             raise StopAsyncIteration
         await self._start()
-        if self._current is not None:
-            self._handled.append(self._current)
-            self._current = None
+        if self._current:
+            self._handled.extend(self._current)
+            self._current = []
         # Acknowledge in batches, and always before waiting: what was handled is settled
         # before this consumer idles.
         if self._handled and (len(self._handled) >= self._bus.batch or not len(self._inbox)):
             await self._ack()
-        entry_id, event = await self._inbox.get()
-        self._unhanded.pop(entry_id, None)
-        self._current = entry_id
-        return entry_id, event
+        items = [await self._inbox.get()]
+        if limit > 1:
+            items.extend(self._inbox.take_ready(limit - 1))
+        for entry_id, _ in items:
+            self._unhanded.pop(entry_id, None)
+        self._current = [entry_id for entry_id, _ in items]
+        return items
 
     async def _ack(self) -> None:
         ids, self._handled = self._handled, []
@@ -273,15 +338,24 @@ class _GroupSubscription(_RedisSubscription):
 
     async def _deliver(self, conn: aioredis.Redis, entries: list[Entry]) -> None:
         bus = self._bus
+        passed: list[str] = []  # not wanted here: settled at once, in one XACK
         for entry_id, fields in entries:
+            if self._passes_over(fields):
+                passed.append(entry_id)
+                continue
             event = self._decode(entry_id, fields)
             if event is None:
                 # Unreadable by this version: settle it rather than hand it round forever.
                 await conn.xack(bus.stream, self._group, entry_id)
                 continue
+            if not self._wants(event):
+                passed.append(entry_id)
+                continue
             self._unhanded[entry_id] = None
             self._held.add(entry_id)
             await self._inbox.put((entry_id, event))
+        if passed:
+            await conn.xack(bus.stream, self._group, *passed)
 
     async def _take_over(self, conn: aioredis.Redis) -> None:
         """Claim entries other consumers left pending for `claim_idle_s`; drop dead consumers."""
@@ -414,21 +488,57 @@ class RedisEventBus(EventBus):
             raise StateUnavailable("event bus closed")
         entry_id = await guarded(
             "publish",
+            # "t" lets a subscriber pass over types it does not want without parsing "e".
             self.client.xadd(
-                self.stream, {"e": dump_event(event)}, maxlen=self.maxlen, approximate=True
+                self.stream,
+                {"e": dump_event(event), "t": event.type},
+                maxlen=self.maxlen,
+                approximate=True,
             ),
         )
         return text(entry_id)
 
-    def subscribe(self, *, after: str | None = None, group: str | None = None) -> Subscription:
+    async def forget_calls(
+        self, call_ids: set[str], sessions: set[str] | None = None, page: int = 1_000
+    ) -> int:
+        """XDEL every kept entry of these calls or web sessions, a page of the stream at a
+        time."""
+        wanted = call_ids | (sessions or set())
+        if not wanted:
+            return 0
+        gone = 0
+        start = "-"
+        while True:
+            reply = await guarded(
+                "forget_calls", self.client.xrange(self.stream, min=start, count=page)
+            )
+            rows = cast(list[tuple[str, dict[str, str]]], reply or [])
+            entries = [(text(entry_id), fields) for entry_id, fields in rows]
+            doomed = [
+                entry_id for entry_id, fields in entries if _owners(fields.get("e", "")) & wanted
+            ]
+            if doomed:
+                gone += int(await guarded("forget_calls", self.client.xdel(self.stream, *doomed)))
+            if len(entries) < page:
+                return gone
+            start = "(" + entries[-1][0]
+
+    def subscribe(
+        self,
+        *,
+        after: str | None = None,
+        group: str | None = None,
+        types: Collection[str] | None = None,
+    ) -> Subscription:
         if self._closed:
             raise StateUnavailable("event bus closed")
         name = f"{self.node_id}-{next(self._numbers)}"
+        wanted = None if types is None else frozenset(types)
         sub: _RedisSubscription
         if group is None:
-            sub = _StreamSubscription(self, name, after)
+            sub = _StreamSubscription(self, name, after, wanted)
         else:
-            sub = _GroupSubscription(self, name, group, after)
+            sub = _GroupSubscription(self, name, group, after, wanted)
         self._subscriptions.add(sub)
         return sub
 

@@ -309,6 +309,29 @@ class RedisStateStore(StateStore):
         wait_s = max(0.0, (to_ms(now) - int(oldest[0][1])) / 1000) if oldest else 0.0
         return QueueStats(waiting=waiting, longest_wait_s=wait_s, agents_available=available)
 
+    async def queue_stats_many(
+        self, queues: Sequence[str], now: datetime
+    ) -> dict[str, QueueStats]:
+        names = list(queues)
+        if not names:
+            return {}
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.scard(self._k_room)
+            for name in names:
+                order, since, _ = self._queue_keys(name)
+                pipe.zcard(order)
+                pipe.zrange(since, 0, 0, withscores=True)
+            reply = await guarded("queue_stats", pipe.execute())
+        available, now_ms = reply[0], to_ms(now)
+        stats: dict[str, QueueStats] = {}
+        for n, name in enumerate(names):
+            waiting, oldest = reply[1 + 2 * n], reply[2 + 2 * n]
+            wait_s = max(0.0, (now_ms - int(oldest[0][1])) / 1000) if oldest else 0.0
+            stats[name] = QueueStats(
+                waiting=waiting, longest_wait_s=wait_s, agents_available=available
+            )
+        return stats
+
     # -- small facts -------------------------------------------------------------------------
     async def set_last_agent(self, caller: str, agent_id: str) -> None:
         key = f"{self._p}last-agent:{caller_key(caller)}"
@@ -319,6 +342,10 @@ class RedisStateStore(StateStore):
             "get_last_agent", self._r.get(f"{self._p}last-agent:{caller_key(caller)}")
         )
         return None if agent_id is None else text(agent_id)
+
+    async def forget_caller(self, caller: str) -> int:
+        key = f"{self._p}last-agent:{caller_key(caller)}"
+        return int(await guarded("forget_caller", self._r.delete(key)))
 
     async def claim_once(self, key: str, ttl_s: float) -> bool:
         won = await guarded(

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from loopline.config.settings import Settings
 from loopline.web.api import build_api_router
 from loopline.web.attribution_routes import build_attribution_router
+from loopline.web.compliance_routes import build_compliance_router
 from loopline.web.journey_routes import build_journey_router
 from loopline.web.media_routes import build_media_router
 from loopline.web.node import Node
@@ -39,6 +40,7 @@ def build_app(settings: Settings, **overrides: Any) -> FastAPI:
     app.include_router(build_attribution_router())
     app.include_router(build_journey_router())
     app.include_router(build_media_router())
+    app.include_router(build_compliance_router())
     app.include_router(build_pages_router())
     mount_assets(app)
     return app

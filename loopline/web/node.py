@@ -13,6 +13,8 @@ from loopline.agents.directory import AgentDirectory
 from loopline.agents.hub import SocketHub
 from loopline.attribution.service import AttributionService
 from loopline.compliance.access import AccessRecords
+from loopline.compliance.governance import CallGovernance
+from loopline.compliance.redaction_policy import redaction_kinds
 from loopline.compliance.users import seed_users
 from loopline.config.settings import Settings
 from loopline.domain.clock import Clock, SystemClock
@@ -27,6 +29,7 @@ from loopline.records import Records, SqlRecords
 from loopline.router.context import ContextBuilder
 from loopline.router.lifecycle import CallRouter
 from loopline.state.base import EventBus, StateStore, StateUnavailable
+from loopline.web.governance import GovernanceService
 from loopline.web.journey_routes import JourneyEdge, build_journey
 
 log = logging.getLogger(__name__)
@@ -89,11 +92,13 @@ class Node:
     # alone fell 20-30 s behind a burst of 500 calls on PostgreSQL. SQLite takes one writer at
     # a time whatever we do, so more would only queue on its lock.
     records_writers: int = 1
+    records_batch: int = 200  # events per records transaction, at most
     degraded: dict[str, str] = field(default_factory=dict)
     media: MediaEngine | None = None
     journey: JourneyEdge | None = None
     access: AccessRecords | None = None  # users, API keys, audit log
     attribution: AttributionService | None = None  # outcomes, QA, conversions, KPIs
+    governance: GovernanceService | None = None  # subjects, retention, ADMT (set at start)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -108,6 +113,8 @@ class Node:
                 node_id=self.settings.env.node_id,
                 default_region=self.settings.deployment.deployment.default_region,
             )
+        consent = self.settings.deployment.compliance.consent
+        self.attribution.pipeline.agent_disclosure_required = consent.agent_disclosure_required
 
     @classmethod
     def build(
@@ -145,8 +152,14 @@ class Node:
             call_control=control,
             clock=clock,
             public_url=settings.public_url,
+            governance=CallGovernance(deployment.compliance),
         )
         token = settings.env.twilio_auth_token
+        # PCI is always redacted, PHI too for health deployments, whatever `media.redact` says.
+        media_conf = deployment.media.model_dump()
+        media_conf["redact"] = sorted(
+            redaction_kinds(deployment.media.redact, phi=deployment.compliance.redact_phi)
+        )
         return cls(
             settings=settings,
             clock=clock,
@@ -164,7 +177,7 @@ class Node:
             journey=journey_edge,
             access=AccessRecords(settings.records_url),
             media=MediaEngine(
-                MediaSettings.from_dict(deployment.media.model_dump()),
+                MediaSettings.from_dict(media_conf),
                 publish=bus.publish,
                 clock=clock,
                 node_id=settings.env.node_id,
@@ -185,6 +198,8 @@ class Node:
                 self.clock.now(),
                 known_agents={a.id for a in deployment.agents},
             )
+            self.governance = GovernanceService.build(self)
+            await self.governance.audit_config_load()
         try:
             await self.agents.register_all()
         except StateUnavailable as exc:
@@ -194,6 +209,8 @@ class Node:
             name = "records-writer" if n == 0 else f"records-writer-{n + 1}"
             self._spawn(name, functools.partial(self._write_records, name))
         self._spawn("sweeper", self._sweep_forever)
+        if self.governance is not None:
+            self._spawn("retention", self.governance.run_sweeper)
         if self.attribution is not None:
             self._spawn("attribution", self.attribution.run)
         if self.media is not None:
@@ -240,10 +257,13 @@ class Node:
                 delay = min(delay * 2, 5.0)
 
     async def _write_records(self, name: str = "records-writer") -> None:
-        async with self.bus.subscribe(group="records") as sub:
+        # One transaction for whatever has piled up since the last one: under load the
+        # per-transaction cost (begin, commit, the SQLite thread hop) is shared by the batch.
+        types = self.records.event_types
+        async with self.bus.subscribe(group="records", types=types) as sub:
             self.degraded.pop(name, None)
-            async for event_id, event in sub:
-                await self.records.apply(event_id, event)
+            while batch := await sub.next_batch(self.records_batch):
+                await self.records.apply_many(batch)
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -46,6 +46,13 @@ def _forbidden() -> Response:
     return _xml("<Response><Reject/></Response>", status=403)
 
 
+def _disclosure(answer: Connect | Enqueue) -> tw.Disclosure | None:
+    consent = answer.consent
+    if consent is None or not consent.disclose:
+        return None
+    return tw.Disclosure(say=consent.disclosure, play_url=consent.disclosure_audio_url)
+
+
 def render(node: Node, answer: Answer) -> str:
     base = node.settings.public_url
     stream = _ws_url(base) + "/twilio/media"
@@ -59,6 +66,15 @@ def render(node: Node, answer: Answer) -> str:
                 action_url=action,
                 timeout_s=answer.timeout_s,
                 caller_id=node.settings.deployment.routing.caller_id,
+                disclosure=_disclosure(answer),
+            )
+        if answer.consent is not None:
+            return tw.render_redial_disclosed(
+                endpoint=answer.endpoint,
+                action_url=action,
+                timeout_s=answer.timeout_s,
+                caller_id=node.settings.deployment.routing.caller_id,
+                disclosure=_disclosure(answer),
             )
         return tw.render_redial(
             endpoint=answer.endpoint,
@@ -73,12 +89,28 @@ def render(node: Node, answer: Answer) -> str:
             action_url=f"{base}/twilio/queue-exit?call_id={answer.call_id}",
             stream_url=stream if answer.start_stream else None,
             call_id=answer.call_id if answer.start_stream else None,
+            disclosure=_disclosure(answer),
         )
     if isinstance(answer, Fallback):
         if answer.number is None:
             return tw.render_say_hangup(answer.message)
         return tw.render_fallback(answer.number, answer.message)
     return tw.render_hangup()
+
+
+def greeting(node: Node, request: Request) -> str | None:
+    """The ADMT opt-out greeting, on a call's first voice webhook when a key is configured;
+    its <Gather> (or the silence after it) posts the webhook again with `admt=1`."""
+    admt = node.settings.deployment.compliance.admt
+    if admt.dtmf_key is None or request.query_params.get("admt") is not None:
+        return None
+    again = f"{node.settings.public_url}/twilio/voice?admt=1"
+    return tw.render_greeting(
+        message=admt.greeting.replace("{key}", admt.dtmf_key),
+        action_url=again,
+        timeout_s=admt.gather_timeout_s,
+        continue_url=again,
+    )
 
 
 def _ws_url(base: str) -> str:
@@ -100,6 +132,9 @@ def build_twilio_router() -> APIRouter:
             inbound = node.twilio.parse_voice(form, node.clock.now())
         except tw.WebhookError as exc:
             return _xml(f"<Response><!-- {exc} --></Response>", status=400)
+        greet = greeting(node, request)
+        if greet is not None:
+            return _xml(greet)
         try:
             answer = await node.router.on_incoming(inbound)
         except Exception:  # Twilio must never see a 500: the caller gets the overflow line

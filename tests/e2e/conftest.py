@@ -64,6 +64,7 @@ class Running:
     signer: TwilioSigner
     http: httpx.AsyncClient
     rest: RestRecorder
+    app: Any = None  # the ASGI app (its routes, for the route x role table)
 
     async def voice(self, sid: str, caller: str, dialed: str = "+15005550100") -> httpx.Response:
         return await self.signer.post(
@@ -124,6 +125,6 @@ def start_node(tmp_path: Path, rest: tuple[RestRecorder, str]):  # type: ignore[
         app = build_app(settings, sweep_interval_s=0.2, **overrides)
         async with serve(app, port), httpx.AsyncClient(timeout=10) as http:
             base = f"http://127.0.0.1:{port}"
-            yield Running(base, app.state.node, TwilioSigner(base), http, recorder)
+            yield Running(base, app.state.node, TwilioSigner(base), http, recorder, app)
 
     return _start

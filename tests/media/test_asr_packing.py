@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loopline.media.asr import Transcript, Word, pack, pack_groups, split_words
+from loopline.media.asr import Transcript, Word, doubtful, pack, pack_groups, split_words
 
 
 def clip(seconds: float, rate: int = 16000) -> np.ndarray:
@@ -56,3 +56,22 @@ def test_a_clip_with_no_words_gets_an_empty_transcript() -> None:
 )
 def test_pack_groups(durations: list[float], max_items: int, fits: int) -> None:
     assert pack_groups(durations, max_items) == fits
+
+
+def said(count: int) -> Transcript:
+    return Transcript(tuple(Word(f" w{i}", i * 0.1, i * 0.1 + 0.1) for i in range(count)))
+
+
+@pytest.mark.parametrize(
+    ("words", "duration_s", "retry"),
+    [
+        (0, 2.0, True),  # the VAD heard speech, the pack gave it nothing
+        (0, 0.5, False),  # a cough or a click may well be no words
+        (6, 2.0, False),  # three words a second: ordinary speech
+        (15, 2.0, True),  # a neighbour's sentence repeated into it
+        (4, 0.3, False),  # short clips get a floor of four words
+        (5, 0.3, True),
+    ],
+)
+def test_a_doubtful_packed_clip_is_run_again(words: int, duration_s: float, retry: bool) -> None:
+    assert doubtful(said(words), duration_s) is retry

@@ -92,3 +92,23 @@ async def test_a_missing_model_fails_the_requests_with_its_message() -> None:
     finally:
         await workers.stop()
     assert workers.metrics.model_errors_total >= 1
+
+
+async def test_partials_wait_for_an_idle_pool_and_never_share_a_final_pass() -> None:
+    engine = ScriptedEngine()
+    workers = SpeechWorkers(engine_factory=lambda: engine, workers=2, partial_max_age_s=30)
+    await workers.start()
+    try:
+        await workers.load()
+        engine.gate.clear()
+        final = workers.submit("a:inbound", clip(), final=True)
+        await asyncio.sleep(0.05)  # one worker holds the final; the other is free
+        partials = [workers.submit(f"{k}:inbound", clip(), final=False) for k in "bc"]
+        await asyncio.sleep(0.05)
+        assert workers.metrics.asr_queue_partials == 2  # none started beside the final
+        engine.gate.set()
+        assert await final is not None
+        assert all(await asyncio.gather(*partials))
+    finally:
+        await workers.stop()
+    assert engine.packs == [1, 2]  # the final alone, then both partials in one pass

@@ -99,7 +99,7 @@ async def test_file_crm_returns_copies(tmp_path: Path) -> None:
 async def test_file_crm_reloads_when_the_file_changes(tmp_path: Path) -> None:
     path = tmp_path / "crm.yaml"
     path.write_text("'+14155552671': {tier: silver}\n")
-    crm = FileCrm(path)
+    crm = FileCrm(path, recheck_s=0)
     assert await crm.lookup(ALICE) == {"tier": "silver"}
     path.write_text("'+14155552671': {tier: gold}\n'+442079460958': {tier: bronze}\n")
     # Make the change visible even on filesystems with a coarse mtime.
@@ -114,7 +114,7 @@ async def test_file_crm_keeps_last_good_records_when_a_reload_fails(
 ) -> None:
     path = tmp_path / "crm.yaml"
     path.write_text("'+14155552671': {tier: gold}\n")
-    crm = FileCrm(path)
+    crm = FileCrm(path, recheck_s=0)
     assert await crm.lookup(ALICE) == {"tier": "gold"}
     path.write_text("{broken: [\n")
     with caplog.at_level(logging.WARNING, logger="loopline.providers.crm"):
@@ -122,6 +122,21 @@ async def test_file_crm_keeps_last_good_records_when_a_reload_fails(
     assert crm.failures == 1
     assert "not valid YAML" in caplog.text
     assert "415" not in caplog.text
+
+
+async def test_file_crm_checks_the_file_at_most_every_recheck_interval(tmp_path: Path) -> None:
+    path = tmp_path / "crm.yaml"
+    path.write_text("'+14155552671': {tier: silver}\n")
+    now = [100.0]
+    crm = FileCrm(path, recheck_s=1.0, monotonic=lambda: now[0])
+    assert await crm.lookup(ALICE) == {"tier": "silver"}
+    path.write_text("'+14155552671': {tier: gold}\n")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    now[0] += 0.9
+    assert await crm.lookup(ALICE) == {"tier": "silver"}  # not checked again yet
+    now[0] += 0.1
+    assert await crm.lookup(ALICE) == {"tier": "gold"}
 
 
 async def test_file_crm_missing_file(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ TABLES |= {"users", "api_keys", "audit_log"}
 TABLES |= {"utterances"}
 # attribution (issue 6): outcomes, QA, conversions and their outbox, spend, KPI sums
 TABLES |= {"outcomes", "qa_scores", "conversions", "outbox", "ad_spend", "call_facts", "kpi_daily"}
+# governance (issue 7): erasure tombstones, audit pruning anchors
+TABLES |= {"tombstones", "audit_anchor"}
 
 
 async def _inspect(url: str, check: Any) -> Any:

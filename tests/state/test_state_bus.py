@@ -128,6 +128,68 @@ async def test_a_new_group_starts_with_what_the_bus_still_holds(
     assert [e.call_id for _, e in got] == ["c0", "c1", "c2"]
 
 
+@pytest.mark.parametrize("group", [None, "records"])
+async def test_next_batch_takes_what_is_ready_up_to_the_limit(
+    bus: EventBus, clock: FakeClock, group: str | None
+) -> None:
+    async with bus.subscribe(group=group) as sub:
+        ids = [await bus.publish(ended(n, clock)) for n in range(5)]
+        await asyncio.sleep(0.1)  # the Redis reader has fetched them all
+        async with asyncio.timeout(5):
+            batches = [await sub.next_batch(3), await sub.next_batch(3)]
+    assert [len(b) for b in batches] == [3, 2]
+    assert [i for b in batches for i, _ in b] == ids
+    assert [e.call_id for b in batches for _, e in b] == [f"c{n}" for n in range(5)]
+
+
+async def test_next_batch_waits_for_one_and_is_empty_after_close(
+    bus: EventBus, clock: FakeClock
+) -> None:
+    sub = bus.subscribe(group="records")
+    await sub.__aenter__()
+    waiting = asyncio.create_task(sub.next_batch(10))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await bus.publish(ended(0, clock))
+    async with asyncio.timeout(5):
+        [(_, event)] = await waiting
+    assert event.call_id == "c0"
+    await sub.close()
+    assert await sub.next_batch(10) == []
+
+
+@pytest.mark.parametrize("group", [None, "records"])
+async def test_a_subscriber_gets_only_the_types_it_asked_for(
+    bus: EventBus, clock: FakeClock, group: str | None
+) -> None:
+    state = AgentStateChanged(agent_id="ana", presence=Presence.BUSY, load=1, at=clock.now())
+    async with (
+        bus.subscribe(group=group, types={"call.ended"}) as ended_only,
+        bus.subscribe() as everything,
+    ):
+        ids = []
+        for n in range(3):
+            ids.append(await bus.publish(state))
+            ids.append(await bus.publish(ended(n, clock)))
+        got = await take(ended_only, 3)
+        all_of_it = await take(everything, 6)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await anext(aiter(ended_only))
+    assert [e.call_id for _, e in got] == ["c0", "c1", "c2"]
+    assert [i for i, _ in got] == ids[1::2]
+    assert len(all_of_it) == 6
+
+
+async def test_a_typed_group_replays_only_its_types(bus: EventBus, clock: FakeClock) -> None:
+    state = AgentStateChanged(agent_id="ana", presence=Presence.BUSY, load=1, at=clock.now())
+    await bus.publish(state)
+    await bus.publish(ended(0, clock))
+    async with bus.subscribe(group="late", types=["call.ended"]) as sub:
+        [(_, event)] = await take(sub, 1)
+    assert event.call_id == "c0"
+
+
 async def test_close_ends_a_blocked_reader_promptly(bus: EventBus) -> None:
     for group in [None, "records"]:
         sub = bus.subscribe(group=group)
@@ -251,6 +313,48 @@ async def test_redis_acknowledged_events_are_not_delivered_again(
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.3):
                     await anext(aiter(again))
+    finally:
+        await bus.close()
+
+
+async def test_redis_a_batch_is_acknowledged_when_the_next_is_asked_for(
+    redis_clean: str, clock: FakeClock
+) -> None:
+    bus = RedisEventBus.from_url(redis_clean, prefix="t:", claim_idle_s=30.0)
+    try:
+        for n in range(3):
+            await bus.publish(ended(n, clock))
+        async with bus.subscribe(group="records") as sub:
+            got: list[tuple[str, Event]] = []
+            async with asyncio.timeout(5):
+                while len(got) < 3:
+                    got.extend(await sub.next_batch(10))
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await sub.next_batch(10)
+        async with bus.subscribe(group="records") as again:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    await again.next_batch(10)
+    finally:
+        await bus.close()
+
+
+async def test_redis_passed_over_types_are_settled_and_old_entries_still_filtered(
+    redis_clean: str, clock: FakeClock
+) -> None:
+    bus = RedisEventBus.from_url(redis_clean, prefix="t:", claim_idle_s=30.0)
+    try:
+        state = AgentStateChanged(agent_id="ana", presence=Presence.BUSY, at=clock.now())
+        await bus.publish(state)
+        # Written by a node without the "t" field: parsed, then passed over all the same.
+        await bus.client.xadd("t:events", {"e": state.model_dump_json()})
+        await bus.publish(ended(0, clock))
+        async with bus.subscribe(group="records", types={"call.ended"}) as sub:
+            [(_, event)] = await take(sub, 1)
+            assert event.call_id == "c0"
+            pending = await bus.client.xpending("t:events", "records")
+            assert pending["pending"] == 1  # only the one handed out
     finally:
         await bus.close()
 

@@ -454,6 +454,9 @@ async def test_queue_stats(store: StateStore, clock: FakeClock) -> None:
     assert (stats.waiting, stats.longest_wait_s, stats.agents_available) == (2, 60.0, 1)
     empty = await store.queue_stats("care", clock.now())
     assert (empty.waiting, empty.longest_wait_s, empty.agents_available) == (0, 0.0, 1)
+    both = await store.queue_stats_many(["care", "sales"], clock.now())
+    assert both == {"care": empty, "sales": stats}
+    assert await store.queue_stats_many([], clock.now()) == {}
 
 
 async def test_queue_priority_out_of_range_is_refused(store: StateStore, clock: FakeClock) -> None:
