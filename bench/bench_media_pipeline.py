@@ -34,6 +34,7 @@ from loopline.domain.clock import SystemClock
 from loopline.domain.events import Event, UtteranceEvent
 from loopline.media.codec import to_pcm, ulaw_encode
 from loopline.media.engine import MediaEngine, MediaSettings
+from loopline.media.models import ModelMissing, resolve_whisper
 from loopline.media.wer import edit_distance, words
 from loopline.providers.twilio_media import MediaChunk, MediaStreamReader, MediaStreamWriter
 
@@ -157,7 +158,7 @@ async def run(calls: int, settings: MediaSettings, seed: int = 7) -> dict[str, A
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, nargs="*", default=[2, 4, 8, 12, 16])
+    parser.add_argument("--calls", type=int, nargs="*", help="default 2 4 8 12 16 (base: 2 4 8)")
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--workers", type=int, default=MediaSettings.workers)
     parser.add_argument("--threads", type=int, default=MediaSettings.threads_per_worker)
@@ -166,6 +167,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     bound = args.bound if args.bound is not None else (1.0 if args.model == "tiny.en" else 1.5)
+    if args.calls is None:
+        args.calls = [2, 4, 8, 12, 16] if args.model == "tiny.en" else [2, 4, 8]
+    try:
+        resolve_whisper(args.model)
+    except ModelMissing as exc:
+        print(f"media_pipeline: skipped: {exc}")
+        raise SystemExit(2) from exc
     settings = MediaSettings(
         model=args.model,
         workers=args.workers,

@@ -37,6 +37,11 @@ BENCHES: list[Bench] = [
     Bench("fanout", "bench.bench_fanout"),
     Bench("fanout_redis", "bench.bench_fanout", ("--redis",)),
     Bench("supervisor_page", "bench.bench_supervisor_page"),
+    Bench("media_ingest", "bench.bench_media_ingest"),
+    Bench("media_pipeline_tiny.en", "bench.bench_media_pipeline", ("--model", "tiny.en")),
+    Bench("media_pipeline_base", "bench.bench_media_pipeline", ("--model", "base")),
+    Bench("media_wer", "bench.bench_media_wer"),
+    Bench("media_sentiment", "bench.bench_media_sentiment"),
 ]
 
 

@@ -82,8 +82,9 @@ def agent_of(event: Event) -> str | None:
 
 
 def supervisor_wants(event: Event) -> bool:
-    # Web-journey traffic is not about calls in progress and would swamp the monitor.
-    return not isinstance(event, SessionTouched | LeaseGranted)
+    # Lease traffic would swamp the monitor; touches are coalesced at the source (one per
+    # session every few seconds) and merged per session below, so journeys show live.
+    return not isinstance(event, LeaseGranted)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ def merge_rule(event: Event) -> Merge:
         return Merge(key=("agent", event.agent_id))
     if isinstance(event, MediaLag):
         return Merge(key=("lag", event.node))
+    if isinstance(event, SessionTouched):
+        return Merge(key=("session", event.session_id))
     return Merge()
 
 

@@ -100,6 +100,7 @@ class AttributionStore:
         self._writes: async_sessionmaker[AsyncSession] | None = None
         self._reads: async_sessionmaker[AsyncSession] | None = None
         self._lock = asyncio.Lock()
+        self._rollup_statement: Any = None
 
     # -- life --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -343,15 +344,25 @@ class AttributionStore:
             self._upsert(CallFactRow, values, ["call_id"], [k for k in values if k != "call_id"])
         )
         before = dict(old) if old is not None else None
-        for (day, dim, key), change in rollup_changes(before, values).items():
-            sums = {name: getattr(change, name) for name in SUM_FIELDS}
-            insert = sqlite_insert if self.sqlite else pg_insert
-            stmt = insert(KpiDailyRow).values(day=day, dim=dim, key=key, **sums)
-            stmt = stmt.on_conflict_do_update(
+        rows = [
+            {"day": day, "dim": dim, "key": key, **{n: getattr(change, n) for n in SUM_FIELDS}}
+            for (day, dim, key), change in rollup_changes(before, values).items()
+        ]
+        if rows:
+            # One statement for every rollup row of the call, executed with all of them: it was
+            # one statement built, compiled and sent per row, the largest cost of a call's life.
+            await session.execute(self._rollup_upsert(), rows)
+
+    def _rollup_upsert(self) -> Any:
+        """INSERT a daily rollup row, or add to the one there (built once per store)."""
+        if self._rollup_statement is None:
+            table = cast(Table, KpiDailyRow.__table__)
+            stmt = (sqlite_insert if self.sqlite else pg_insert)(table)
+            self._rollup_statement = stmt.on_conflict_do_update(
                 index_elements=["day", "dim", "key"],
-                set_={n: getattr(KpiDailyRow, n) + stmt.excluded[n] for n in SUM_FIELDS},
+                set_={n: table.c[n] + stmt.excluded[n] for n in SUM_FIELDS},
             )
-            await session.execute(stmt)
+        return self._rollup_statement
 
     async def record_qa(self, score: QaScore) -> None:
         async def body(session: AsyncSession) -> None:

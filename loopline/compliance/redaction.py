@@ -393,6 +393,10 @@ def _classify(
         return "phone", digits
     if n == 7 and before & _PHONE_WORDS:
         return "phone", digits
+    if n > max(_CARD_LENGTHS):
+        # Longer than any card: a recogniser looping on digit groups ("2424242424...") or
+        # several numbers run together. A card may hide inside it; hide it all.
+        return "number", digits
     if partial and (n >= 6 or (at_end and n >= 4)):
         # The utterance is still being spoken: these may be the first digits of a card.
         return "number", digits

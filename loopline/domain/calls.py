@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -56,6 +56,8 @@ class CallContext(BaseModel):
     dialed: str
     campaign: str | None = None
     crm: dict[str, Any] = Field(default_factory=dict)
+    # How the CRM look-up went; "over_budget": the call was routed without it.
+    crm_status: Literal["ok", "unknown", "over_budget", "failed"] = "ok"
     journey: JourneyMatch | None = None
     intent: Intent = Field(default_factory=Intent)
     time: TimeFacts

@@ -137,6 +137,16 @@ class SentimentUpdated(EventBase):
     agent_id: str | None = None
 
 
+class SentimentAlert(EventBase):
+    """The caller's rolling sentiment has turned negative (once, until it recovers)."""
+
+    type: Literal["sentiment.alert"] = "sentiment.alert"
+    track: Literal["inbound", "outbound"] = "inbound"
+    rolling: float  # -1 .. 1
+    trend: float
+    agent_id: str | None = None
+
+
 class ComplianceFlagged(EventBase):
     type: Literal["compliance.flagged"] = "compliance.flagged"
     kind: str
@@ -223,6 +233,7 @@ Event = Annotated[
     | AgentStateChanged
     | UtteranceEvent
     | SentimentUpdated
+    | SentimentAlert
     | ComplianceFlagged
     | MediaLag
     | SessionTouched

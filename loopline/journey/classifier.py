@@ -1,24 +1,57 @@
-"""The trainable intent classifier: the shared softmax text model (`loopline.text.classifier`,
-media's sentiment uses it too) under the names the journey room has always used, and the
-node's wrapper. Everything here blocks: code on the event loop calls it in a worker.
+"""The trainable intent classifier: `loopline train intent` / `eval intent` and the node's
+wrapper. The model is `intent_model.FusedIntentModel` (MiniLM views and TF-IDF n-grams, one
+vote); the file helpers and metrics are the shared ones of `loopline.text.classifier`.
+Everything here blocks: code on the event loop calls it in a worker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from loopline.text.classifier import SCALE as SCALE
-from loopline.text.classifier import SoftmaxTextModel
-from loopline.text.classifier import evaluate as evaluate
-from loopline.text.classifier import evaluate_file as evaluate_file
-from loopline.text.classifier import fit_softmax as fit_softmax
+from loopline.journey.intent_model import EMBED_C, TEXT_C, FusedIntentModel, fit
 from loopline.text.classifier import load_examples as load_examples
 from loopline.text.classifier import metrics as metrics
-from loopline.text.classifier import train as train
-from loopline.text.classifier import train_and_save as train_and_save
 from loopline.text.embedder import MiniLmEmbedder
 
-IntentModel = SoftmaxTextModel
+IntentModel = FusedIntentModel
+
+
+def train_and_save(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    out: str | Path,
+    *,
+    embed_c: float | None = None,
+    text_c: float | None = None,
+) -> dict[str, Any]:
+    """Fit and write the model. Without `embed_c`/`text_c`, cross-validation on these
+    examples chooses them (and the vote's weight) among `EMBED_C` and `TEXT_C`."""
+    views = MiniLmEmbedder().views(texts)
+    model = fit(
+        texts,
+        labels,
+        views,
+        embed_c=EMBED_C if embed_c is None else (embed_c,),
+        text_c=TEXT_C if text_c is None else (text_c,),
+    )
+    model.save(out)
+    train = metrics(labels, [label for label, _ in model.predict(views, texts)])
+    return {"model": str(out), "labels": len(model.labels), "examples": len(texts),
+            "train_accuracy": train["accuracy"], "settings": model.settings}  # fmt: skip
+
+
+def evaluate(
+    model: FusedIntentModel, texts: Sequence[str], labels: Sequence[str], embedder: MiniLmEmbedder
+) -> dict[str, Any]:
+    predicted = [label for label, _ in model.predict(embedder.views(texts), texts)]
+    return metrics(labels, predicted)
+
+
+def evaluate_file(model_path: str | Path, data: str | Path) -> dict[str, Any]:
+    texts, labels = load_examples(data)
+    return evaluate(FusedIntentModel.load(model_path), texts, labels, MiniLmEmbedder())
 
 
 class TextIntentClassifier:
@@ -26,8 +59,8 @@ class TextIntentClassifier:
     worker thread)."""
 
     def __init__(self, model_path: str | Path) -> None:
-        self.model = IntentModel.load(model_path)
+        self.model = FusedIntentModel.load(model_path)
         self.embedder = MiniLmEmbedder()
 
     def classify(self, text: str) -> tuple[str, float]:
-        return self.model.predict_vectors(self.embedder.embed([text]))[0]
+        return self.model.predict(self.embedder.views([text]), [text])[0]

@@ -59,7 +59,7 @@ def cmd_train_intent(args: argparse.Namespace) -> int:
     from loopline.journey.classifier import load_examples, train_and_save
 
     texts, labels = load_examples(args.data)
-    report = train_and_save(texts, labels, args.out, c=args.c)
+    report = train_and_save(texts, labels, args.out, embed_c=args.embed_c, text_c=args.text_c)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -85,7 +85,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     intent = train_sub.add_parser("intent", help="train the intent text classifier")
     intent.add_argument("--data", required=True, help='JSON lines {"text": ..., "label": ...}')
     intent.add_argument("--out", required=True, help="the model file to write (.npz)")
-    intent.add_argument("--c", type=float, default=10.0, help="inverse regularisation strength")
+    intent.add_argument(
+        "--embed-c", type=float, help="the embeddings' inverse regularisation (default: by CV)"
+    )
+    intent.add_argument(
+        "--text-c", type=float, help="the n-grams' inverse regularisation (default: by CV)"
+    )
     intent.set_defaults(func=cmd_train_intent)
 
     ev = sub.choices.get("eval") or sub.add_parser("eval", help="evaluate a model")

@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
     )
     sentiment.add_argument("--data", required=True, help='JSON lines {"text": ..., "label": ...}')
     sentiment.add_argument("--out", default="var/models/sentiment.npz", help="model file (.npz)")
-    sentiment.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    sentiment.add_argument("--c", type=float, default=0.1, help="inverse regularisation strength")
     sentiment.set_defaults(func=cmd_train_sentiment)
 
     ev = sub.choices.get("eval") or sub.add_parser("eval", help="evaluate a model")

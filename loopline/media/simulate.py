@@ -81,6 +81,14 @@ def load_call_audio(
     return CallAudio(inbound, telephone(other.mean(axis=1), other_rate))
 
 
+DEMO_CALL = Path(__file__).parent / "demo_audio" / "call.flac"
+
+
+def demo_call_audio() -> CallAudio:
+    """The committed two-track demo conversation (see demo_audio/README.md)."""
+    return load_call_audio(DEMO_CALL, stereo=True)
+
+
 def _stream_of(twiml: str) -> tuple[str, dict[str, str]]:
     try:
         root = ET.fromstring(twiml)
@@ -143,6 +151,19 @@ async def simulate_call(
         if wait:
             result["transcript"] = await _transcript(http, base, call_id, bearer, wait_timeout_s)
     return result
+
+
+async def play_stream(
+    url: str,
+    audio: CallAudio,
+    *,
+    auth_token: str,
+    call_sid: str,
+    params: dict[str, str],
+    speed: float = 1.0,
+) -> None:
+    """Open the signed media socket a TwiML `<Stream>` names and play `audio` into it."""
+    await _play(url, RequestValidator(auth_token), call_sid, params, audio, speed)
 
 
 async def _play(

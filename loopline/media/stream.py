@@ -30,6 +30,7 @@ from loopline.domain.events import (
     ComplianceFlagged,
     Event,
     Redaction,
+    SentimentAlert,
     SentimentUpdated,
     SentimentView,
     UtteranceEvent,
@@ -358,6 +359,18 @@ class StreamSession:
                 agent_id=agent_id,
             )
         )
+        if alert:
+            # Its own event too, so a subscriber can listen for alerts alone.
+            await self._send(
+                SentimentAlert(
+                    call_id=self.call_id,
+                    at=self._clock.now(),
+                    track=item.track,
+                    rolling=update.rolling,
+                    trend=update.trend,
+                    agent_id=agent_id,
+                )
+            )
 
     async def _send(self, event: Event) -> None:
         try:

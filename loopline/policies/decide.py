@@ -42,6 +42,7 @@ def decide(
         last_agent_id,
         limit=limit,
         reject_limit=reject_limit,
+        memo=policies.memo,
     )
     requirements = ranking.requirements
     return Decision(

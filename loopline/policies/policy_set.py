@@ -17,6 +17,7 @@ from loopline.policies.cel import (
     Projection,
     compile_expression,
 )
+from loopline.policies.memo import RankMemo
 
 DEFAULT_POLICY = "default"
 
@@ -51,12 +52,14 @@ class _Rule:
 class PolicySet:
     """Build with `PolicySet.compile`; `match` evaluates in order and never raises."""
 
-    __slots__ = ("_default", "_projection", "_rules")
+    __slots__ = ("_default", "_projection", "_rules", "memo")
 
     def __init__(self, rules: Sequence[_Rule], default: Route) -> None:
         self._rules = tuple(rules)
         self._default = default
         self._projection = _merge_projections(rule.expression.projection for rule in rules)
+        # What `decide` works out per agent from configuration alone, for this policy set.
+        self.memo = RankMemo()
 
     @classmethod
     def compile(

@@ -16,6 +16,7 @@ from loopline.domain.agents import AgentSnapshot
 from loopline.domain.calls import CallContext, Candidate
 from loopline.domain.routing import Route
 from loopline.policies.eligibility import partition
+from loopline.policies.memo import RankMemo
 from loopline.policies.requirements import Requirements, requirements_at
 from loopline.policies.strategies import RankFacts, order
 
@@ -45,6 +46,7 @@ def rank(
     *,
     limit: int = CANDIDATE_LIMIT,
     reject_limit: int = REJECT_LIMIT,
+    memo: RankMemo | None = None,
 ) -> Ranking:
     """Rank `agents` for `route` after `waited_s` seconds of waiting (its step in force).
 
@@ -52,13 +54,14 @@ def rank(
     `context` gives the intent that best-match's close rates are read for.
     """
     requirements = requirements_at(route, waited_s)
-    fit, rejected, rejected_count = partition(agents, requirements, route.queue, reject_limit)
+    fit, rejected, rejected_count = partition(agents, requirements, route.queue, reject_limit, memo)
     facts = RankFacts(
         now=now,
         skills=requirements.skills,
         intent=context.intent.name,
         weights=route.weights,
         last_agent_id=last_agent_id,
+        memo=memo,
     )
     ranked = order(route.strategy, fit, facts, limit)
     candidates = [

@@ -15,13 +15,16 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 import phonenumbers
 import yaml
+
+from loopline.providers.crm_files import SQLITE_SUFFIXES, parse_crm_csv, read_crm_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +35,25 @@ class CrmError(Exception):
     """A CRM source is unusable (e.g. its file does not load). Only `FileCrm.load` raises it."""
 
 
+CrmStatus = Literal["ok", "unknown", "over_budget", "failed"]
+
+
+@dataclass(frozen=True)
+class CrmAnswer:
+    """A look-up's record and how it went: `over_budget` means the call routes without it."""
+
+    record: dict[str, Any]
+    status: CrmStatus
+
+
 class CrmClient(ABC):
     """Looks a caller up by E.164 number."""
+
+    async def fetch(self, number_e164: str) -> CrmAnswer:
+        """Like `lookup`, saying whether an empty record means unknown, failed or over budget.
+        Never raises."""
+        record = await self.lookup(number_e164)
+        return CrmAnswer(record, "ok" if record else "unknown")
 
     @abstractmethod
     async def lookup(self, number_e164: str) -> dict[str, Any]:
@@ -45,7 +65,8 @@ class CrmClient(ABC):
 
 
 class FileCrm(CrmClient):
-    """Records from a YAML or JSON file mapping E.164 numbers to records.
+    """Records from a YAML or JSON file mapping E.164 numbers to records, or from a table:
+    a `.csv` export or an SQLite file (`.sqlite`, `.sqlite3`, `.db`), see `crm_files`.
 
     The file is read in a worker thread on first use and read again when its modification
     time or size changes, so an edited file takes effect without a restart: within `recheck_s`
@@ -107,11 +128,19 @@ class FileCrm(CrmClient):
         stamp = (info.st_mtime_ns, info.st_size)
         if not force and stamp == self._stamp:
             return
+        suffix = self._path.suffix.lower()
+        if suffix in SQLITE_SUFFIXES:
+            self._records = read_crm_sqlite(self._path, _key_to_e164, CrmError)
+            self._stamp = stamp
+            return
         try:
             text = self._path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise CrmError(f"cannot read {self._path.name}: {type(exc).__name__}") from exc
-        self._records = parse_crm_records(text, json_only=self._path.suffix.lower() == ".json")
+        if suffix == ".csv":
+            self._records = parse_crm_csv(text, _key_to_e164, CrmError)
+        else:
+            self._records = parse_crm_records(text, json_only=suffix == ".json")
         self._stamp = stamp
 
 
@@ -175,19 +204,22 @@ class HttpCrm(CrmClient):
         self.failures = 0
 
     async def lookup(self, number_e164: str) -> dict[str, Any]:
+        return (await self.fetch(number_e164)).record
+
+    async def fetch(self, number_e164: str) -> CrmAnswer:
         if not _E164.fullmatch(number_e164):
-            return {}
+            return CrmAnswer({}, "unknown")
         url = self._url_template.format(number=quote(number_e164, safe=""))
         try:
             async with asyncio.timeout(self._budget_s):
                 response = await self._http.get(url)
-        except TimeoutError:
-            return self._failed("no answer within the budget")
+        except (TimeoutError, httpx.TimeoutException):
+            return self._failed("no answer within the budget", "over_budget")
         except httpx.HTTPError as exc:
             # The exception text may hold the URL, and so the number: log its type only.
             return self._failed(type(exc).__name__)
         if response.status_code == 404:
-            return {}
+            return CrmAnswer({}, "unknown")
         if not response.is_success:
             return self._failed(f"HTTP {response.status_code}")
         try:
@@ -196,15 +228,15 @@ class HttpCrm(CrmClient):
             return self._failed("the body is not JSON")
         if not isinstance(record, dict):
             return self._failed("the body is not a JSON object")
-        return record
+        return CrmAnswer(record, "ok")
 
     async def close(self) -> None:
         await self._http.aclose()
 
-    def _failed(self, reason: str) -> dict[str, Any]:
+    def _failed(self, reason: str, status: CrmStatus = "failed") -> CrmAnswer:
         self.failures += 1
         log.warning("crm lookup failed, routing without it: %s", reason)
-        return {}
+        return CrmAnswer({}, status)
 
 
 class ChainedCrm(CrmClient):
@@ -218,20 +250,30 @@ class ChainedCrm(CrmClient):
         self.failures = 0
 
     async def lookup(self, number_e164: str) -> dict[str, Any]:
+        return (await self.fetch(number_e164)).record
+
+    async def fetch(self, number_e164: str) -> CrmAnswer:
         results = await asyncio.gather(
-            *(source.lookup(number_e164) for source in self._sources), return_exceptions=True
+            *(source.fetch(number_e164) for source in self._sources), return_exceptions=True
         )
         merged: dict[str, Any] = {}
+        statuses: set[CrmStatus] = set()
         for result in reversed(results):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
                 # A source broke its promise not to raise; the others still count.
                 self.failures += 1
+                statuses.add("failed")
                 log.warning("crm source raised %s, skipped", type(result).__name__)
                 continue
-            merged.update(result)
-        return merged
+            statuses.add(result.status)
+            merged.update(result.record)
+        # The worst news wins: one source over budget means the call routed without it.
+        for status in ("over_budget", "failed"):
+            if status in statuses:
+                return CrmAnswer(merged, status)
+        return CrmAnswer(merged, "ok" if merged else "unknown")
 
     async def close(self) -> None:
         for source in self._sources:

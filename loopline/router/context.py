@@ -13,11 +13,15 @@ from loopline.domain.calls import CallContext, InboundCall, QueueStats
 from loopline.domain.intent import Intent
 from loopline.domain.journey import JourneyMatch
 from loopline.journey.base import IntentScorer, JourneyLookup
-from loopline.providers.crm import CrmClient
+from loopline.providers.crm import CrmAnswer, CrmClient
+from loopline.providers.crm_fields import normalise_crm_record
 from loopline.providers.phone import normalize_caller
 from loopline.router.hours import time_facts
 
 log = logging.getLogger(__name__)
+
+# What the decision's reason (and so the screen-pop) says when the CRM missed its budget.
+CRM_OVER_BUDGET = "routed without CRM (over budget)"
 
 
 class ContextBuilder:
@@ -29,12 +33,20 @@ class ContextBuilder:
         intent: IntentScorer,
         *,
         journey_budget_s: float = 0.2,
+        crm_budget_s: float | None = None,
     ) -> None:
         self._deployment = deployment
         self._crm = crm
         self._journey = journey
         self._intent = intent
         self._journey_budget_s = journey_budget_s
+        # The HTTP adapter's own timeout fires first and says so; this guards every source
+        # (a file on a hung disk, a misbehaving adapter) with a little grace on top.
+        self._crm_budget_s = (
+            crm_budget_s
+            if crm_budget_s is not None
+            else deployment.crm.http_budget_ms / 1000 + 0.05
+        )
         self._campaigns = {t.number: t.campaign for t in deployment.tracking_numbers}
 
     def campaign_for(self, dialed: str) -> str | None:
@@ -63,10 +75,11 @@ class ContextBuilder:
         ).number
         campaign = self.campaign_for(dialed)
         # CRM (own time budget inside the adapter) and journey run side by side.
-        crm_task = self._crm.lookup(caller.number) if caller.valid else _empty()
-        crm, journey = await asyncio.gather(
+        crm_task = self._crm_fetch(caller.number) if caller.valid else _unknown()
+        answer, journey = await asyncio.gather(
             crm_task, self._journey_match(dialed, now, caller.number)
         )
+        crm = normalise_crm_record(answer.record)
         if campaign is None and journey is not None:
             campaign = journey.campaign  # a pool number's campaign is the session's
         if crm.get("name") and not caller.name:
@@ -84,11 +97,20 @@ class ContextBuilder:
             dialed=dialed,
             campaign=campaign,
             crm=crm,
+            crm_status=answer.status,
             journey=journey,
             intent=intent,
             time=time_facts(self._deployment.business_hours, now),
             queues=queues,
         )
+
+    async def _crm_fetch(self, number: str) -> CrmAnswer:
+        try:
+            async with asyncio.timeout(self._crm_budget_s):
+                return await self._crm.fetch(number)
+        except TimeoutError:
+            log.warning("crm lookup over budget; routing without it")
+            return CrmAnswer({}, "over_budget")
 
     async def _journey_match(self, dialed: str, now: datetime, caller: str) -> JourneyMatch | None:
         try:
@@ -99,5 +121,5 @@ class ContextBuilder:
             return None
 
 
-async def _empty() -> dict[str, Any]:
-    return {}
+async def _unknown() -> CrmAnswer:
+    return CrmAnswer({}, "unknown")

@@ -40,7 +40,7 @@ from loopline.domain.journey import JourneyMatch
 from loopline.policies import PolicySet, decide, eligible, rank, requirements_at
 from loopline.providers.twilio_rest import CallControl, CallControlError
 from loopline.router.answers import Answer, Connect, Enqueue, Fallback, Hangup
-from loopline.router.context import ContextBuilder
+from loopline.router.context import CRM_OVER_BUDGET, ContextBuilder
 from loopline.router.governance import Governance
 from loopline.state.base import EventBus, StateStore, StateUnavailable
 
@@ -204,6 +204,8 @@ class CallRouter:
         without_room = self._agents.size - len(routable)
         if without_room:
             decision.reason += f"; {without_room} without room not considered"
+        if call.context.crm_status == "over_budget":
+            decision.reason += f"; {CRM_OVER_BUDGET}"
         self.stats.by_policy[decision.policy] = self.stats.by_policy.get(decision.policy, 0) + 1
         agent_id = await self._state.reserve(
             call.call_id, [c.agent_id for c in decision.candidates], self._offer_ttl, now

@@ -114,9 +114,7 @@ class StateStore(ABC):
     @abstractmethod
     async def queue_stats(self, queue: str, now: datetime) -> QueueStats: ...
 
-    async def queue_stats_many(
-        self, queues: Sequence[str], now: datetime
-    ) -> dict[str, QueueStats]:
+    async def queue_stats_many(self, queues: Sequence[str], now: datetime) -> dict[str, QueueStats]:
         """`queue_stats` of several queues at once (one round trip where the store can)."""
         return {name: await self.queue_stats(name, now) for name in queues}
 

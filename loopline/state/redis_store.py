@@ -309,9 +309,7 @@ class RedisStateStore(StateStore):
         wait_s = max(0.0, (to_ms(now) - int(oldest[0][1])) / 1000) if oldest else 0.0
         return QueueStats(waiting=waiting, longest_wait_s=wait_s, agents_available=available)
 
-    async def queue_stats_many(
-        self, queues: Sequence[str], now: datetime
-    ) -> dict[str, QueueStats]:
+    async def queue_stats_many(self, queues: Sequence[str], now: datetime) -> dict[str, QueueStats]:
         names = list(queues)
         if not names:
             return {}

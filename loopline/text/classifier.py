@@ -120,8 +120,14 @@ SCALE = 8.0
 
 
 def train(
-    texts: Sequence[str], labels: Sequence[str], embedder: MiniLmEmbedder, *, c: float = 10.0
+    texts: Sequence[str],
+    labels: Sequence[str],
+    embedder: MiniLmEmbedder,
+    *,
+    c: float = 10.0,
+    vectors: Array | None = None,
 ) -> SoftmaxTextModel:
+    """`vectors`: the texts' embeddings when the caller already has them."""
     names = sorted(set(labels))
     if len(names) < 2:
         raise ValueError("training needs at least two labels")
@@ -129,7 +135,7 @@ def train(
     y = np.array([index[label] for label in labels], dtype=np.int64)
     from threadpoolctl import threadpool_limits
 
-    x = embedder.embed(texts) * SCALE
+    x = (embedder.embed(texts) if vectors is None else vectors) * SCALE
     with threadpool_limits(limits=1, user_api="blas"):  # small matrices: threads only cost
         w, b = fit_softmax(x, y, len(names), c=c)
     return SoftmaxTextModel(names, w, b, SCALE)
@@ -174,9 +180,10 @@ def train_and_save(
     texts: Sequence[str], labels: Sequence[str], out: str | Path, *, c: float = 10.0
 ) -> dict[str, Any]:
     embedder = MiniLmEmbedder()
-    model = train(texts, labels, embedder, c=c)
+    vectors = embedder.embed(texts)  # once: the fit and the training accuracy both read them
+    model = train(texts, labels, embedder, c=c, vectors=vectors)
     model.save(out)
-    fit = evaluate(model, texts, labels, embedder)
+    fit = metrics(labels, [label for label, _ in model.predict_vectors(vectors)])
     return {"model": str(out), "labels": len(model.labels), "examples": len(texts),
             "train_accuracy": fit["accuracy"]}  # fmt: skip
 

@@ -57,15 +57,24 @@ def _erf(x: Array) -> Array:
 
 def _gelu(x: Array) -> Array:
     # BERT's exact GELU, 0.5 x (1 + erf(x / sqrt 2)); tanh's approximation drifts the vectors.
-    out: Array = (0.5 * x * (1.0 + _erf(x * (1.0 / math.sqrt(2.0))))).astype(np.float32)
+    # (The polynomial erf is four times faster than scipy.special.erf on float32 here.)
+    half = np.float32(0.5)
+    out: Array = (x * (half + half * _erf(x * np.float32(1.0 / math.sqrt(2.0))))).astype(
+        np.float32, copy=False
+    )
     return out
 
 
 class MiniLmEmbedder:
     dim = 384
+    # The pooled views `views` concatenates: mean over the real tokens of the last four layers,
+    # the last layer's [CLS] and its max over tokens. A linear model on all of them separates
+    # intents better than on the sentence vector alone (banking77: bench_journey_intent).
+    view_names = ("mean6", "mean5", "mean4", "mean3", "cls6", "max6")
 
     def __init__(self, directory: Path | None = None) -> None:
         from safetensors.numpy import load_file
+        from threadpoolctl import ThreadpoolController
         from tokenizers import Tokenizer
 
         directory = directory or model_dir()
@@ -76,11 +85,41 @@ class MiniLmEmbedder:
         self._w: dict[str, Any] = {k: v for k, v in w.items() if v.dtype == np.float32}
         self._layers = 1 + max(int(k.split(".")[2]) for k in w if k.startswith("encoder.layer."))
         self._heads = 12
-        # Pre-transpose the linear weights once: x @ W.T costs a copy on every call otherwise.
-        for key in list(self._w):
-            if key.endswith(".weight") and self._w[key].ndim == 2 and "embeddings" not in key:
-                self._w[key] = np.ascontiguousarray(self._w[key].T)
+        self._blocks = [self._block(i) for i in range(self._layers)]
+        self._positions = np.ascontiguousarray(
+            self._w["embeddings.position_embeddings.weight"]
+            + self._w["embeddings.token_type_embeddings.weight"][0][None, :]
+        )
         self._lock = threading.Lock()
+        # Made once: threadpoolctl's own context manager scans the loaded libraries on every
+        # use, which cost 1.5 ms per utterance.
+        self._threads = ThreadpoolController()
+
+    def _block(self, i: int) -> tuple[Array, ...]:
+        """One layer's weights, linear ones pre-transposed (x @ W.T copies W on every call
+        otherwise) and query, key and value fused into one matrix (one matmul, not three)."""
+        p = f"encoder.layer.{i}."
+        w = self._w
+
+        def t(name: str) -> Array:
+            out: Array = np.ascontiguousarray(w[p + name + ".weight"].T)
+            return out
+
+        qkv = ("attention.self.query", "attention.self.key", "attention.self.value")
+        return (
+            np.ascontiguousarray(np.concatenate([t(n) for n in qkv], axis=1)),
+            np.concatenate([w[p + n + ".bias"] for n in qkv]),
+            t("attention.output.dense"),
+            w[p + "attention.output.dense.bias"],
+            w[p + "attention.output.LayerNorm.weight"],
+            w[p + "attention.output.LayerNorm.bias"],
+            t("intermediate.dense"),
+            w[p + "intermediate.dense.bias"],
+            t("output.dense"),
+            w[p + "output.dense.bias"],
+            w[p + "output.LayerNorm.weight"],
+            w[p + "output.LayerNorm.bias"],
+        )
 
     def embed(self, texts: Sequence[str], batch_size: int = 8) -> Array:
         """One unit-length vector per text, shape (len(texts), 384).
@@ -89,58 +128,58 @@ class MiniLmEmbedder:
         embedding ten times slower on a busy 2-core machine. Parallelism comes from callers
         running several workers instead.
         """
-        from threadpoolctl import threadpool_limits
+        return self._pooled(texts, batch_size, views=False)
 
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+    def views(self, texts: Sequence[str], batch_size: int = 8) -> Array:
+        """Per text, the unit-length pooled views of `view_names` side by side, shape
+        (len(texts), 6 * 384); the first 384 are `embed`'s vector. Same cost as `embed`."""
+        return self._pooled(texts, batch_size, views=True)
+
+    def _pooled(self, texts: Sequence[str], batch_size: int, *, views: bool) -> Array:
+        width = self.dim * (len(self.view_names) if views else 1)
+        out = np.zeros((len(texts), width), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._threads.limit(limits=1, user_api="blas"):
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                out[idx] = self._embed_batch([texts[i] for i in idx])
+                out[idx] = self._embed_batch([texts[i] for i in idx], views=views)
         return out
 
-    def _embed_batch(self, texts: list[str]) -> Array:
+    def _embed_batch(self, texts: list[str], *, views: bool = False) -> Array:
         with self._lock:  # the tokenizer's padding settings are shared state
             enc = self._tok.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.float32)
         w = self._w
         n, t = ids.shape
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:t][None, :, :]
-            + w["embeddings.token_type_embeddings.weight"][0][None, None, :]
-        )
+        x = w["embeddings.word_embeddings.weight"][ids] + self._positions[:t][None, :, :]
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        bias = ((1.0 - mask) * -1e9)[:, None, None, :]
+        # A lone utterance has no padding: skip the mask's add on every attention map.
+        bias = None if mask.min() > 0 else ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
         hd = self.dim // self._heads
-        for i in range(self._layers):
-            p = f"encoder.layer.{i}."
-
-            def lin(v: Array, name: str, p: str = p) -> Array:
-                out: Array = v @ w[p + name + ".weight"] + w[p + name + ".bias"]
-                return out
-
-            q = lin(x, "attention.self.query").reshape(n, t, self._heads, hd).transpose(0, 2, 1, 3)
-            k = lin(x, "attention.self.key").reshape(n, t, self._heads, hd).transpose(0, 2, 3, 1)
-            v = lin(x, "attention.self.value").reshape(n, t, self._heads, hd).transpose(0, 2, 1, 3)
-            scores = (q @ k) / math.sqrt(hd) + bias
+        scale = np.float32(1.0 / math.sqrt(hd))
+        states: list[Array] = []
+        for wqkv, bqkv, wo, bo, ln1w, ln1b, wi, bi, wo2, bo2, ln2w, ln2b in self._blocks:
+            qkv = (x @ wqkv + bqkv).reshape(n, t, 3, self._heads, hd)
+            q = qkv[:, :, 0].transpose(0, 2, 1, 3) * scale
+            k = qkv[:, :, 1].transpose(0, 2, 3, 1)
+            v = qkv[:, :, 2].transpose(0, 2, 1, 3)
+            scores = q @ k
+            if bias is not None:
+                scores += bias
             scores -= scores.max(-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(-1, keepdims=True)
-            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(n, t, self.dim)
-            x = _layer_norm(
-                lin(ctx, "attention.output.dense") + x,
-                w[p + "attention.output.LayerNorm.weight"],
-                w[p + "attention.output.LayerNorm.bias"],
-            )
-            h = _gelu(lin(x, "intermediate.dense"))
-            x = _layer_norm(
-                lin(h, "output.dense") + x,
-                w[p + "output.LayerNorm.weight"],
-                w[p + "output.LayerNorm.bias"],
-            )
-        pooled = (x * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-        norm = np.linalg.norm(pooled, axis=1, keepdims=True)
-        result: Array = (pooled / np.maximum(norm, 1e-12)).astype(np.float32)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(-1, keepdims=True)
+            ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(n, t, self.dim)
+            x = _layer_norm(ctx @ wo + bo + x, ln1w, ln1b)
+            x = _layer_norm(_gelu(x @ wi + bi) @ wo2 + bo2 + x, ln2w, ln2b)
+            states.append(x)
+        weights = mask[:, :, None]
+        count = np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        pooled = [(states[-1] * weights).sum(1) / count]
+        if views:
+            pooled += [(s * weights).sum(1) / count for s in states[-2:-5:-1]]
+            pooled += [states[-1][:, 0], np.where(weights > 0, states[-1], -np.inf).max(1)]
+        parts = [p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in pooled]
+        result: Array = np.concatenate(parts, axis=1).astype(np.float32)
         return result

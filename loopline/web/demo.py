@@ -2,7 +2,9 @@
 
 The simulator talks to the node only the way Twilio and agent desktops do: signed webhooks over
 HTTP and agent websockets. It also stands in for Twilio's REST API (redirects), so a newcomer
-sees calls flow, queue and get dequeued with no telephony account.
+sees calls flow, queue and get dequeued with no telephony account. When the node's answer starts
+a media stream, the simulated call plays the committed demo conversation into it once an agent
+answers (`loopline/media/demo_audio/`), so the desktops show live, redacted transcripts.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from twilio.request_validator import RequestValidator
 from loopline.config.settings import Settings
 from loopline.domain.agents import Presence
 from loopline.domain.clock import SystemClock
+from loopline.media.simulate import CallAudio, demo_call_audio, play_stream
 from loopline.providers.twilio_rest import CallControl
 from loopline.web.auth import Principal, issue_token
 
@@ -40,16 +43,29 @@ class SimCall:
     caller: str
     dialed: str
     call_id: str | None = None
+    stream_url: str | None = None
+    stream_params: dict[str, str] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class DemoTelephony(CallControl):
     """Plays Twilio: places calls with signed webhooks and follows the TwiML answers."""
 
-    def __init__(self, settings: Settings, *, talk_s: tuple[float, float] = (4.0, 12.0)) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        talk_s: tuple[float, float] = (4.0, 12.0),
+        audio: CallAudio | None = None,
+        speed: float = 1.0,
+    ) -> None:
         token = settings.env.twilio_auth_token
         assert token is not None, "the demo needs TWILIO_AUTH_TOKEN (serve --demo sets one)"
-        self._validator = RequestValidator(token.get_secret_value())
+        self._token = token.get_secret_value()
+        self._validator = RequestValidator(self._token)
+        # Read once at start (a small file): every answered call with a stream plays it.
+        self._audio = audio if audio is not None else demo_call_audio()
+        self._speed = speed
         self._base = settings.public_url
         self._calls: dict[str, SimCall] = {}
         self._talk = talk_s
@@ -83,6 +99,12 @@ class DemoTelephony(CallControl):
         """Read the TwiML like Twilio would: a Dial rings an agent, an Enqueue waits."""
         with contextlib.suppress(ET.ParseError):
             root = ET.fromstring(twiml)
+            stream = root.find("Start/Stream")
+            if stream is not None and stream.get("url"):
+                call.stream_url = stream.get("url")
+                call.stream_params = {
+                    p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")
+                }
             dial = root.find("Dial")
             if dial is not None:
                 query = parse_qs(urlparse(dial.get("action", "")).query)
@@ -101,7 +123,21 @@ class DemoTelephony(CallControl):
             self._spawn(self._talk_then_hang_up(call))
 
     async def _talk_then_hang_up(self, call: SimCall) -> None:
-        await asyncio.sleep(self._rng.uniform(*self._talk))
+        if call.stream_url is not None:
+            # The conversation itself is the talk time: both tracks, in real time.
+            try:
+                await play_stream(
+                    call.stream_url,
+                    self._audio,
+                    auth_token=self._token,
+                    call_sid=call.sid,
+                    params=call.stream_params,
+                    speed=self._speed,
+                )
+            except (OSError, RuntimeError, websockets.WebSocketException) as exc:
+                log.warning("demo media stream failed", extra={"error": type(exc).__name__})
+        else:
+            await asyncio.sleep(self._rng.uniform(*self._talk))
         await self.post(
             f"{self._base}/twilio/dial-status?call_id={call.call_id}",
             {"CallSid": call.sid, "DialCallStatus": "completed", "DialCallDuration": "30"},

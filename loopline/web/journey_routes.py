@@ -10,6 +10,7 @@ log text.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -28,6 +29,8 @@ from loopline.journey.service import JourneyService, PoolSetup, TextClassifier
 from loopline.journey.session import StoredTouch
 from loopline.journey.store import JourneyStore, MemoryJourneyStore, PoolSpec, epoch_s
 from loopline.journey.swap import SourceNumber
+from loopline.journey.zones import zone_of_state
+from loopline.providers.phone import normalize_caller
 from loopline.state.base import EventBus, StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,7 @@ def build_journey(
         max_since_s=conf.max_since_s,
         bus=bus,
         classifier=_classifier(conf.intent_model),
+        caller_zone=_caller_zone(settings.deployment.deployment.default_region),
     )
     origins = {_origin(s) for s in conf.sites} | {_origin(settings.public_url)}
     scorer = RuleIntentScorer(
@@ -141,6 +145,13 @@ def build_journey(
         ]
     )
     return JourneyEdge(service, settings, clock, origins), scorer
+
+
+def _caller_zone(default_region: str) -> Callable[[str], str | None]:
+    def zone(number: str) -> str | None:
+        return zone_of_state(normalize_caller(number, default_region=default_region).region)
+
+    return zone
 
 
 def _classifier(path: str | None) -> TextClassifier | None:

@@ -93,6 +93,7 @@ class Node:
     # a time whatever we do, so more would only queue on its lock.
     records_writers: int = 1
     records_batch: int = 200  # events per records transaction, at most
+    records_linger_s: float = 0.05  # after a part-filled batch, before taking the next
     degraded: dict[str, str] = field(default_factory=dict)
     media: MediaEngine | None = None
     journey: JourneyEdge | None = None
@@ -264,6 +265,10 @@ class Node:
             self.degraded.pop(name, None)
             while batch := await sub.next_batch(self.records_batch):
                 await self.records.apply_many(batch)
+                if len(batch) < self.records_batch:
+                    # A transaction costs milliseconds of CPU whatever it holds: at a low call
+                    # rate, waiting a moment lets the next one carry several events, not one.
+                    await asyncio.sleep(self.records_linger_s)
 
     async def _sweep_forever(self) -> None:
         while True:

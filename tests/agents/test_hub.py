@@ -16,6 +16,7 @@ from loopline.domain.events import (
     CallerView,
     CallReceived,
     Event,
+    LeaseGranted,
     MediaLag,
     SentimentUpdated,
     SessionTouched,
@@ -55,6 +56,7 @@ def texts(conn: Connection) -> list[Any]:
     [
         (said("c1", "hi", final=False), Merge(key=("partial", "c1", "inbound"))),
         (said("c1", "hi"), Merge(supersedes=("partial", "c1", "inbound"))),
+        (SessionTouched(at=AT, session_id="s1", kind="pageview"), Merge(key=("session", "s1"))),
         (feel("c1", 0.2), Merge(key=("sentiment", "c1", "inbound"))),
         (feel("c1", -0.8, alert=True), Merge()),  # an alert is never merged away
         (
@@ -91,10 +93,13 @@ def test_agents_get_their_own_events_supervisors_everything_but_web_traffic() ->
         "2-0",
     )
     hub.dispatch(SessionTouched(at=AT, session_id="s1", kind="pageview"), "3-0")
+    hub.dispatch(LeaseGranted(at=AT, session_id="s1", number="+15005550101", pool="p"), "4-0")
+    hub.dispatch(SessionTouched(at=AT, session_id="s1", kind="heartbeat"), "5-0")
     assert texts(ana) == ["for ana"]
     assert texts(ben) == []
-    assert texts(sup) == ["for ana", "call.received"]
-    assert ana.last_id == "1-0" and sup.last_id == "2-0"
+    # Journeys show live, one pending touch per session; leases stay off the monitor.
+    assert texts(sup) == ["for ana", "call.received", "session.touched"]
+    assert ana.last_id == "1-0" and sup.last_id == "5-0"
 
 
 def test_supervisor_outbox_keeps_newest_partial_and_every_final_in_order() -> None:

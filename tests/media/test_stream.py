@@ -10,7 +10,13 @@ import numpy as np
 import pytest_asyncio
 
 from loopline.domain.clock import SystemClock
-from loopline.domain.events import ComplianceFlagged, Event, SentimentUpdated, UtteranceEvent
+from loopline.domain.events import (
+    ComplianceFlagged,
+    Event,
+    SentimentAlert,
+    SentimentUpdated,
+    UtteranceEvent,
+)
 from loopline.media.codec import to_pcm, ulaw_encode
 from loopline.media.pool import SpeechWorkers
 from loopline.media.stream import StreamSession
@@ -131,3 +137,28 @@ async def test_keypad_digits_during_a_payment_go_nowhere(
     assert [f.kind for f in flags] == ["dtmf_suppressed"]
     assert pool.metrics.dtmf_suppressed_total == 16
     assert "4242" not in "".join(e.model_dump_json() for e in events)
+
+
+async def test_a_caller_turning_negative_raises_one_sentiment_alert(
+    workers: tuple[SpeechWorkers, ScriptedEngine], ldc: np.ndarray
+) -> None:
+    pool, engine = workers
+    engine.lines = [
+        "thanks, that is great",
+        "this is terrible, I am furious",
+        "awful, the worst service ever, I hate this",
+        "I am so angry and upset, this is horrible",
+    ]
+    events: list[Event] = []
+    turn = np.concatenate([ldc, SILENCE])
+    async with session_for(pool, events) as session:
+        await play(session, "inbound", np.concatenate([SILENCE, *[turn] * 4]))
+    alerts = [e for e in events if isinstance(e, SentimentAlert)]
+    assert len(alerts) == 1
+    (alert,) = alerts
+    assert alert.type == "sentiment.alert" and alert.track == "inbound"
+    assert alert.agent_id == "ana" and alert.rolling < 0 and alert.trend < 0
+    # The update that carries the flag is still published, just before the alert.
+    flagged = [e for e in events if isinstance(e, SentimentUpdated) and e.alert]
+    assert len(flagged) == 1 and events.index(flagged[0]) == events.index(alert) - 1
+    assert pool.metrics.sentiment_alerts_total == 1
