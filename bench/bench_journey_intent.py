@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "bench": "journey_intent",
         "command": "flock /tmp/loopline-bench.lock python -m bench.bench_journey_intent",
         "model": "MiniLM views (mean of layers 3-6, CLS, max) + word 1-2 / char_wb 2-5 TF-IDF, "
-        "two class-balanced logistic regressions, log-probability vote; settings by 3-fold CV "
+        "two logistic regressions, log-probability vote; settings by 3-fold CV "
         "on each row's training set",
         "test_utterances": len(test),
         "labels": len(names),

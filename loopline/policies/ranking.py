@@ -61,7 +61,6 @@ def rank(
         intent=context.intent.name,
         weights=route.weights,
         last_agent_id=last_agent_id,
-        memo=memo,
     )
     ranked = order(route.strategy, fit, facts, limit)
     candidates = [

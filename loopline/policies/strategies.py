@@ -16,7 +16,6 @@ from typing import NamedTuple, Protocol
 from loopline.domain.agents import AgentSnapshot
 from loopline.domain.calls import Strategy
 from loopline.domain.routing import MatchWeights
-from loopline.policies.memo import RankMemo
 
 # An agent never stamped idle (or never offered a call) counts as having waited this long, so
 # it ranks ahead of anyone with a timestamp; a finite number keeps scores JSON-safe.
@@ -39,7 +38,6 @@ class RankFacts:
     intent: str
     weights: MatchWeights
     last_agent_id: str | None = None
-    memo: RankMemo | None = None  # configuration-only terms kept between decisions
 
 
 class Ranked(NamedTuple):
@@ -139,28 +137,16 @@ class BestMatch:
         w_skill = weights.proficiency / MAX_PROFICIENCY
         w_close, w_idle = weights.close_rate, weights.idle
         now, required, intent = facts.now, facts.skills, facts.intent
-        # The skill and close-rate terms read configuration only: with a memo, once per agent.
-        # (a + b) + c is how the sum below adds up anyway, so the scores are the same floats.
-        table = None
-        if facts.memo is not None:
-            asked = (tuple(required.items()), intent, w_skill, w_close)
-            table = facts.memo.table(("best-match", asked))
         keys: list[Key] = []
         for snapshot in agents:
             since = snapshot.state.idle_since
             idle = FOREVER_S if since is None else (now - since).total_seconds()
             rest = 0.0 if idle <= 0.0 else (1.0 if idle >= IDLE_CAP_S else idle / IDLE_CAP_S)
-            agent = snapshot.agent
-            entry = None if table is None else table.get(agent.id)
-            if entry is not None and entry[0] is agent:
-                fixed: float = entry[1]  # type: ignore[assignment]
-            else:
-                fixed = w_skill * mean_proficiency(snapshot, required) + w_close * (
-                    agent.close_rates.get(intent, UNKNOWN_CLOSE_RATE)
-                )
-                if table is not None:
-                    table[agent.id] = (agent, fixed)
-            score = fixed + w_idle * rest
+            score = (
+                w_skill * mean_proficiency(snapshot, required)
+                + w_close * snapshot.agent.close_rates.get(intent, UNKNOWN_CLOSE_RATE)
+                + w_idle * rest
+            )
             # Rounded so that sums equal on paper tie in floats too, and go to the tie-break.
             keys.append((round(score, 9), idle))
         return keys
