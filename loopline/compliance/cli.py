@@ -75,7 +75,10 @@ def _password(args: argparse.Namespace) -> str | None:
     return first
 
 
-def _run(args: argparse.Namespace, body: Callable[[AccessRecords, Any], Awaitable[int]]) -> int:
+def run_with_access(
+    args: argparse.Namespace, body: Callable[[AccessRecords, Any], Awaitable[int]]
+) -> int:
+    """Load the deployment, open the records' access side, run `body`, close; an exit code."""
     from loopline.config.settings import ConfigError, load_settings
 
     try:
@@ -123,7 +126,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return _run(args, body)
+    return run_with_access(args, body)
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
@@ -137,7 +140,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
             print(f"key {key.key_id}\t{key.role}\t{key.name}\t{state}")
         return 0
 
-    return _run(args, body)
+    return run_with_access(args, body)
 
 
 def cmd_users_passwd(args: argparse.Namespace) -> int:
@@ -152,7 +155,7 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
         print(f"password set for {args.username.lower()}")
         return 0
 
-    return _run(args, body)
+    return run_with_access(args, body)
 
 
 def _toggle(disabled: bool) -> Callable[[argparse.Namespace], int]:
@@ -165,7 +168,7 @@ def _toggle(disabled: bool) -> Callable[[argparse.Namespace], int]:
             print(f"{args.username.lower()} {'disabled' if disabled else 'enabled'}")
             return 0
 
-        return _run(args, body)
+        return run_with_access(args, body)
 
     return command
 
@@ -184,7 +187,7 @@ def cmd_users_api_key(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return _run(args, body)
+    return run_with_access(args, body)
 
 
 def cmd_users_revoke_key(args: argparse.Namespace) -> int:
@@ -197,4 +200,4 @@ def cmd_users_revoke_key(args: argparse.Namespace) -> int:
         print(f"revoked {args.key_id}")
         return 0
 
-    return _run(args, body)
+    return run_with_access(args, body)

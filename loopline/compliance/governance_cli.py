@@ -7,13 +7,12 @@ print counts and sequence numbers only, never a record's contents.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loopline.compliance.access import AccessRecords
+from loopline.compliance.cli import run_with_access
 from loopline.compliance.retention import KINDS, RetentionSweeper
 from loopline.domain.clock import SystemClock
 
@@ -34,28 +33,6 @@ def register(sub: Any) -> None:
     verify = audit_sub.add_parser("verify", help="check every entry's hash and chain")
     verify.add_argument("--config", default="config/loopline.yaml")
     verify.set_defaults(func=cmd_audit_verify)
-
-
-def _run(args: argparse.Namespace, body: Callable[[AccessRecords, Any], Awaitable[int]]) -> int:
-    from loopline.config.settings import ConfigError, load_settings
-
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"{exc.source}: configuration refused:", file=sys.stderr)
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return 2
-
-    async def run() -> int:
-        access = AccessRecords(settings.records_url)
-        await access.start()
-        try:
-            return await body(access, settings)
-        finally:
-            await access.close()
-
-    return asyncio.run(run())
 
 
 def cmd_retention_run(args: argparse.Namespace) -> int:
@@ -80,7 +57,7 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
         print("(live journey sessions are swept by the running node)")
         return 0
 
-    return _run(args, body)
+    return run_with_access(args, body)
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -98,4 +75,4 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         )
         return 1
 
-    return _run(args, body)
+    return run_with_access(args, body)
