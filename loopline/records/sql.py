@@ -20,6 +20,7 @@ from loopline.domain.calls import CallStatus, Candidate
 from loopline.domain.clock import Clock, SystemClock
 from loopline.domain.events import AgentStateChanged, Event, UtteranceEvent
 from loopline.records.base import Records, RecordsUnavailable
+from loopline.records.claims import claim_event
 from loopline.records.compliance_tables import call_erased, erased_calls
 from loopline.records.engine import create_records_engine, is_sqlite, records_url, writer
 from loopline.records.fold import CALL_EVENTS, CallEvent, apply_event, in_trail_order, utc
@@ -215,41 +216,18 @@ class SqlRecords(Records):
     ) -> bool:
         now = utc(self._clock.now())
         at = utc(event.at)
-        # The id is claimed first: a second delivery of this event (the bus is at-least-once,
-        # maybe to another node at the same moment) waits on this row's key, then finds it taken.
-        claimed = await session.execute(
-            self._insert_ignoring(
-                EventRow,
-                {
-                    "source": source,
-                    "event_id": event_id,
-                    "type": event.type,
-                    "call_id": call_id,
-                    "at": at,
-                    "payload": event.model_dump(mode="json"),
-                    "applied_at": now,
-                },
-                ("source", "event_id"),
-                returning=EventRow.id,
-            )
+        claimed = await claim_event(
+            session,
+            self._insert_ignoring,
+            source=source,
+            event_id=event_id,
+            event=event,
+            call_id=call_id,
+            at=at,
+            now=now,
         )
-        if claimed.scalar_one_or_none() is None:
+        if not claimed:
             return False
-
-        # Any event may be the first of its call to arrive.
-        await session.execute(
-            self._insert_ignoring(
-                CallRow,
-                {
-                    "call_id": call_id,
-                    "status": CallStatus.RECEIVED.value,
-                    "received_at": at,
-                    "context": {},
-                    "updated_at": now,
-                },
-                ("call_id",),
-            )
-        )
         row = (
             await session.execute(
                 select(CallRow).where(CallRow.call_id == call_id).with_for_update()

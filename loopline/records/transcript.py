@@ -6,22 +6,18 @@ records keep it as it came. Partials and rolling sentiment are live-only and nev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 
-from loopline.domain.calls import CallStatus
 from loopline.domain.events import Event, SentimentUpdated, UtteranceEvent
+from loopline.records.claims import InsertIgnoring, claim_event
 from loopline.records.fold import utc
 from loopline.records.models import UtteranceRecord
-from loopline.records.tables import CallRow, EventRow
 from loopline.records.transcript_tables import UtteranceRow
-
-InsertIgnoring = Callable[..., Executable]
 
 
 def live_only(event: Event) -> bool:
@@ -43,38 +39,18 @@ async def apply_utterance(
     if call_id is None:
         return False
     at = utc(event.at)
-    claimed = await session.execute(
-        insert_ignoring(
-            EventRow,
-            {
-                "source": source,
-                "event_id": event_id,
-                "type": event.type,
-                "call_id": call_id,
-                "at": at,
-                "payload": event.model_dump(mode="json"),
-                "applied_at": now,
-            },
-            ("source", "event_id"),
-            returning=EventRow.id,
-        )
+    claimed = await claim_event(
+        session,
+        insert_ignoring,
+        source=source,
+        event_id=event_id,
+        event=event,
+        call_id=call_id,
+        at=at,
+        now=now,
     )
-    if claimed.scalar_one_or_none() is None:
+    if not claimed:
         return False
-    # The utterance may be the first event of its call to reach these records.
-    await session.execute(
-        insert_ignoring(
-            CallRow,
-            {
-                "call_id": call_id,
-                "status": CallStatus.RECEIVED.value,
-                "received_at": at,
-                "context": {},
-                "updated_at": now,
-            },
-            ("call_id",),
-        )
-    )
     session.add(utterance_row(call_id, event))
     return True
 
