@@ -24,13 +24,10 @@ from typing import Any, Protocol
 import cel
 import celpy
 
+from bench.samples import sample_context
 from loopline.domain import (
     CallContext,
-    Caller,
-    Intent,
-    JourneyMatch,
     QueueStats,
-    Signal,
     TimeFacts,
 )
 
@@ -39,39 +36,8 @@ ERROR = "error"  # the expected outcome of an expression that must fail at evalu
 
 
 def realistic_context() -> CallContext:
-    return CallContext(
-        call_id="call-1",
-        caller=Caller(number="+14155550123", valid=True, country="US", region="CA"),
-        dialed="+18005550100",
-        campaign="spring",
-        crm={
-            "tier": "vip",
-            "churn_risk": 0.82,
-            "ltv": 4200,
-            "account": "A-1042",
-            "open_tickets": 2,
-            "score": 1,  # an int where a rule compares with a double
-        },
-        journey=JourneyMatch(
-            session_id="sess-1",
-            confidence="active",
-            campaign="spring",
-            source="google",
-            medium="cpc",
-            keyword="cancel plan",
-            landing_page="/pricing",
-            click_ids={"gclid": "abc123"},
-            pages=["/", "/pricing", "/account/cancel"],
-            time_on_site_s=312.0,
-        ),
-        intent=Intent(
-            name="cancel",
-            confidence=0.78,
-            signals=[
-                Signal(source="journey", detail="visited /account/cancel", weight=2.0),
-                Signal(source="crm", detail="churn risk 0.82"),
-            ],
-        ),
+    return sample_context(
+        crm={"tier": "vip", "score": 1},  # score: an int where a rule compares with a double
         time=TimeFacts(hour=10, weekday=0, in_business_hours=False, iso="2026-01-05T10:00:00Z"),
         queues={
             "sales": QueueStats(waiting=7, longest_wait_s=95.0, agents_available=1),

@@ -19,21 +19,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.samples import sample_context
 from loopline.domain import (
     Agent,
     AgentSnapshot,
     AgentState,
     CallContext,
-    Caller,
     Endpoint,
-    Intent,
-    JourneyMatch,
     Policy,
     Presence,
     QueueStats,
     Route,
     RouteStep,
-    Signal,
     Strategy,
     TimeFacts,
 )
@@ -134,39 +131,8 @@ def make_policies(strategy: Strategy) -> PolicySet:
 
 
 def make_context() -> CallContext:
-    return CallContext(
-        call_id="call-1",
-        caller=Caller(number="+14155550123", valid=True, country="US", region="CA"),
-        dialed="+18005550100",
-        campaign="spring",
-        crm={
-            "tier": "gold",
-            "churn_risk": 0.82,
-            "ltv": 4200,
-            "account": "A-1042",
-            "segment": "s999",
-            "open_tickets": 2,
-        },
-        journey=JourneyMatch(
-            session_id="sess-1",
-            confidence="active",
-            campaign="spring",
-            source="google",
-            medium="cpc",
-            keyword="cancel plan",
-            landing_page="/pricing",
-            click_ids={"gclid": "abc123"},
-            pages=["/", "/pricing", "/account/cancel"],
-            time_on_site_s=312.0,
-        ),
-        intent=Intent(
-            name="cancel",
-            confidence=0.78,
-            signals=[
-                Signal(source="journey", detail="visited /account/cancel", weight=2.0),
-                Signal(source="crm", detail="churn risk 0.82"),
-            ],
-        ),
+    return sample_context(
+        crm={"tier": "gold", "segment": "s999"},
         time=TimeFacts(hour=15, weekday=0, in_business_hours=True, iso=NOW.isoformat()),
         queues={q: QueueStats(waiting=3, longest_wait_s=42.0, agents_available=7) for q in QUEUES},
     )
