@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -135,12 +136,7 @@ def build_twilio_router() -> APIRouter:
         greet = greeting(node, request)
         if greet is not None:
             return _xml(greet)
-        try:
-            answer = await node.router.on_incoming(inbound)
-        except Exception:  # Twilio must never see a 500: the caller gets the overflow line
-            log.exception("voice webhook failed; answering with the fallback")
-            answer = node.router.fallback()
-        return _xml(render(node, answer))
+        return _xml(render(node, await _safe(node, node.router.on_incoming(inbound))))
 
     @api.post("/connect")
     async def connect(request: Request, call_id: str) -> Response:
@@ -202,10 +198,10 @@ def build_twilio_router() -> APIRouter:
     return api
 
 
-async def _safe(node: Node, step: object) -> Answer:
+async def _safe(node: Node, step: Awaitable[Answer]) -> Answer:
+    """Twilio must never see a 500: any failure answers with the fallback route."""
     try:
-        answer: Answer = await step  # type: ignore[misc]
-        return answer
+        return await step
     except Exception:
         log.exception("twilio callback failed; answering with the fallback")
         return node.router.fallback()
