@@ -1,13 +1,21 @@
-"""Speech recognition behind one interface, and the packing that makes Whisper affordable.
+"""Speech recognition behind one interface, and the short windows that make Whisper affordable.
 
-Whisper's encoder always reads a 30-second window, so one short utterance costs as much as
-30 s of audio. `pack` lays utterances from several calls end to end with half a second of
-silence between them; `split_words` hands the words back to their utterances by the words' own
-timestamps (segment timestamps run across the gaps and cannot be trusted for this).
+faster-whisper pads every input to Whisper's 30-second window, and the encoder's cost grows
+faster than the window (attention): tiny.en took 0.66 s for 30 s, 0.16 s for 15 s, 0.10 s for
+10 s on one core here. So each utterance gets its own window, only as long as it needs (its
+audio plus a second, at least `WINDOW_MIN_S`: shorter windows make tiny.en repeat itself), and
+the utterances of one pass are encoded and decoded as one batch. A clip whose text still looks
+wrong (no words, or more than anyone says in its time) is run again alone in a full window.
+
+`pack` and `split_words` are the earlier approach, kept for the full-window path: utterances
+laid end to end with half a second of silence between them, words handed back by their own
+timestamps.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +32,14 @@ PACK_MAX_S: Final = 28.0  # under Whisper's 30 s window, with room for the gaps
 # Read speech runs at 2–4 words a second; far more in one clip of a pack means it was given
 # the words of a neighbour (Whisper merges near-identical neighbours and repeats itself).
 MAX_WORDS_PER_S: Final = 6.0
+WINDOW_MIN_S: Final = 8.0  # measured: at 6 s tiny.en loops on some clips, at 8 s none did
+WINDOW_PAD_S: Final = 1.0  # silence after the clip inside its window
+WINDOW_MAX_S: Final = 30.0
+# Decoding stops at this many tokens for a clip (speech is 3-5 tokens a second): a window the
+# decoder loops on costs a bounded time before the clip is run again in a full window.
+TOKENS_PER_S: Final = 10.0  # with the timestamp tokens
+TOKENS_EXTRA: Final = 12
+TEXT_SHARE: Final = 0.7  # more text tokens than this share of the cap: a loop, not speech
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +137,91 @@ def doubtful(transcript: Transcript, duration_s: float) -> bool:
     return count > max(4.0, MAX_WORDS_PER_S * duration_s)
 
 
+_DIGIT_RUN = re.compile(r"\d(?:[\s.,-]?\d)*")
+_WORD = re.compile(r"[a-z']+")
+# Nobody says more digits in a row than a card number has (19); Whisper looping on digits does.
+MAX_DIGIT_RUN: Final = 20
+PHRASE_COPIES: Final = 5
+
+
+def looped(text: str) -> bool:
+    """Text Whisper produced by repeating itself: a run of digits longer than any card or
+    phone number, or the same phrase (one to six words) said five times in a row."""
+    for run in _DIGIT_RUN.finditer(text):
+        if sum(ch.isdigit() for ch in run.group()) > MAX_DIGIT_RUN:
+            return True
+    said = _WORD.findall(text.lower())
+    for size in range(1, 7):
+        repeats = 0
+        for i in range(size, len(said) - size + 1):
+            if said[i : i + size] == said[i - size : i]:
+                repeats += 1
+                if repeats > (PHRASE_COPIES - 2) * size:
+                    return True
+            else:
+                repeats = 0
+    return False
+
+
+def spoken_tokens(
+    ids: Sequence[int], *, eot: int, timestamp_begin: int, duration_s: float, step_s: float = 0.02
+) -> list[int]:
+    """The text tokens of a decoding with timestamps, without the segments that begin after the
+    clip's audio ended: in a padded window Whisper may say the clip again over the silence, and
+    it stamps that repeat past the end."""
+    kept: list[int] = []
+    segment: list[int] = []
+    start: float | None = None
+    for token in ids:
+        if token >= timestamp_begin:
+            stamp = (token - timestamp_begin) * step_s
+            if start is None:
+                start = stamp
+                continue
+            if start < duration_s - 0.1:
+                kept.extend(segment)
+            segment, start = [], None
+        elif token < eot:
+            segment.append(token)
+    if segment and (start is None or start < duration_s - 0.1):
+        kept.extend(segment)
+    return kept
+
+
+def window_seconds(duration_s: float) -> float:
+    """The window a clip of `duration_s` is encoded in: its audio and a pad, at least the
+    minimum, rounded up to half a second (so clips of a pass share few distinct shapes)."""
+    wanted = max(WINDOW_MIN_S, duration_s + WINDOW_PAD_S)
+    return min(WINDOW_MAX_S, math.ceil(wanted * 2.0) / 2.0)
+
+
+def window_batches(durations_s: Sequence[float], max_waste: float = 1.5) -> list[list[int]]:
+    """Indices of clips grouped into batches that share one window length: clips sorted by
+    length, a new batch whenever the window would grow past `max_waste` times the batch's
+    first window (every clip of a batch is padded to the longest)."""
+    order = sorted(range(len(durations_s)), key=lambda i: durations_s[i])
+    batches: list[list[int]] = []
+    first = 0.0
+    for index in order:
+        window = window_seconds(durations_s[index])
+        if batches and window <= first * max_waste:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+            first = window
+    return batches
+
+
 class WhisperEngine(AsrEngine):
-    """faster-whisper (CTranslate2, int8 on CPU): one model shared by `workers` threads."""
+    """faster-whisper (CTranslate2, int8 on CPU): one model shared by `workers` threads.
+
+    A pass encodes its clips in short windows as one batch (`window_batches`), decodes them
+    greedily as one batch, and aligns the words to the audio (cross-attention, as
+    faster-whisper's word timestamps do) for the redaction spans."""
 
     def __init__(self, model_dir: str, *, workers: int = 1, threads_per_worker: int = 1) -> None:
         from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
 
         self._model = WhisperModel(
             model_dir,
@@ -134,20 +230,133 @@ class WhisperEngine(AsrEngine):
             cpu_threads=threads_per_worker,
             num_workers=workers,
         )
+        self._tokenizer = Tokenizer(
+            self._model.hf_tokenizer,
+            self._model.model.is_multilingual,
+            task="transcribe",
+            language="en",
+        )
+        from threadpoolctl import ThreadpoolController
+
+        # The mel filter product is the only BLAS call of a pass; OpenBLAS's extra threads
+        # spin on the other core for nothing (10-20% of a pass's CPU, measured). Made once:
+        # the controller scans the loaded libraries when built.
+        self._threads = ThreadpoolController()
 
     def transcribe(self, clips: Sequence[Floats]) -> list[Transcript]:
         if not clips:
             return []
+        with self._threads.limit(limits=1, user_api="blas"):
+            return self._transcribe(clips)
+
+    def _transcribe(self, clips: Sequence[Floats]) -> list[Transcript]:
         wide = [resample(c, TWILIO_RATE, ASR_RATE) for c in clips]
-        out = self._pass(wide)
-        if len(wide) > 1:
-            for i, clip in enumerate(wide):
-                if doubtful(out[i], len(clip) / ASR_RATE):
-                    self.retried_total += 1
-                    out[i] = self._pass([clip])[0]
+        out: list[Transcript] = [Transcript(())] * len(wide)
+        durations = [len(c) / ASR_RATE for c in wide]
+        looped: set[int] = set()
+        for batch in window_batches(durations):
+            for index, transcript in zip(
+                batch, self._windowed([wide[i] for i in batch]), strict=True
+            ):
+                if transcript is None:
+                    looped.add(index)
+                else:
+                    out[index] = transcript
+        for i, clip in enumerate(wide):
+            if i in looped or doubtful(out[i], durations[i]):
+                self.retried_total += 1
+                out[i] = self._pass([clip])[0]
+        return out
+
+    def _windowed(self, wide: Sequence[Floats]) -> list[Transcript | None]:
+        """One batch: every clip in a window of the batch's length. None for a clip whose
+        decoding ran to the token cap (a loop: Whisper repeating digits or a phrase)."""
+        import ctranslate2
+
+        model, tokenizer = self._model, self._tokenizer
+        longest = max(len(c) for c in wide) / ASR_RATE
+        seconds = window_seconds(longest)
+        frames = int(round(seconds * 100))  # 10 ms mel frames
+        features = np.stack([self._features(c, seconds, frames) for c in wide])
+        encoded = model.model.encode(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(features)), to_cpu=False
+        )
+        prompt = list(tokenizer.sot_sequence)  # with timestamps: see `spoken_tokens`
+        caps = [int(TOKENS_PER_S * len(c) / ASR_RATE) + TOKENS_EXTRA for c in wide]
+        results = model.model.generate(
+            encoded,
+            [prompt] * len(wide),
+            beam_size=1,
+            max_length=min(448, len(prompt) + max(caps)),
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )
+        tokens = [
+            spoken_tokens(
+                r.sequences_ids[0],
+                eot=tokenizer.eot,
+                timestamp_begin=tokenizer.timestamp_begin,
+                duration_s=len(c) / ASR_RATE,
+            )
+            for r, c in zip(results, wide, strict=True)
+        ]
+        looped_ = [
+            len(t) >= TEXT_SHARE * cap or looped(tokenizer.decode(t))
+            for t, cap in zip(tokens, caps, strict=True)
+        ]
+        tokens = [[] if loop else t for t, loop in zip(tokens, looped_, strict=True)]
+        content = [max(1, min(frames, len(c) * 100 // ASR_RATE)) for c in wide]
+        out: list[Transcript | None] = []
+        aligned = self._align(encoded, tokens, content)
+        for clip, words, loop in zip(wide, aligned, looped_, strict=True):
+            if loop:
+                out.append(None)
+                continue
+            duration = len(clip) / ASR_RATE
+            out.append(
+                Transcript(
+                    tuple(
+                        Word(text, min(start, duration), min(max(start, end), duration))
+                        for text, start, end in words
+                    )
+                )
+            )
+        return out
+
+    def _features(self, clip: Floats, seconds: float, frames: int) -> Floats:
+        padded = np.zeros(max(len(clip), int(seconds * ASR_RATE)), dtype=np.float32)
+        padded[: len(clip)] = clip
+        mel: Floats = self._model.feature_extractor(padded)
+        if mel.shape[1] < frames:
+            mel = np.pad(mel, ((0, 0), (0, frames - mel.shape[1])), mode="edge")
+        return mel[:, :frames].astype(np.float32, copy=False)
+
+    def _align(
+        self, encoded: Any, tokens: list[list[int]], content_frames: list[int]
+    ) -> list[list[tuple[str, float, float]]]:
+        """Words with their times, from the decoder's cross-attention (DTW over the frames)."""
+        spoken = [i for i, t in enumerate(tokens) if t]
+        out: list[list[tuple[str, float, float]]] = [[] for _ in tokens]
+        if not spoken:
+            return out
+        if len(spoken) < len(tokens):
+            # Align only the clips with text: a batch of the encoder rows that have some.
+            import ctranslate2
+
+            rows = np.asarray(encoded)[spoken]
+            encoded = ctranslate2.StorageView.from_array(np.ascontiguousarray(rows))
+        found = self._model.find_alignment(
+            self._tokenizer,
+            [tokens[i] for i in spoken],
+            encoded,
+            max(content_frames[i] for i in spoken),
+        )
+        for i, words in zip(spoken, found, strict=True):
+            out[i] = [(str(w["word"]), float(w["start"]), float(w["end"])) for w in words]
         return out
 
     def _pass(self, wide: Sequence[Floats]) -> list[Transcript]:
+        """Clips packed into one full 30 s window (faster-whisper's own path)."""
         packed = pack(wide, ASR_RATE)
         segments, _info = self._model.transcribe(
             packed.audio,

@@ -1,9 +1,10 @@
 """The speech worker pool: every model call of the node runs here, never on the event loop.
 
-- ASR: `workers` threads share one Whisper model. Each takes a pack of up to `pack_size`
-  utterances (finals, oldest first) and runs one pass. Partials run only when no other pass is
-  in flight and no final waits, packed among themselves: each costs a whole Whisper window,
-  and on two cores a partial pass beside a final's would slow the final.
+- ASR: `workers` threads share one Whisper model. Each takes up to `pack_size` utterances
+  (finals, oldest first, at most 28 s of audio) and runs one pass over them, each in its own
+  short window, encoded and decoded as one batch (`asr.WhisperEngine`). Partials run only when
+  no other pass is in flight and no final waits, batched among themselves: on two cores a
+  partial pass beside a final's would slow the final.
   Ingest never waits on it: `submit` only queues. Under load partials go first: a newer partial
   of a track replaces the one waiting, and one that waited longer than `partial_max_age_s` is
   dropped. The age of the oldest final still waiting is the lag (`asr_lag_seconds`).
