@@ -76,6 +76,7 @@ class SpeechWorkers:
     _finals: deque[_Job] = field(default_factory=deque)
     _partials: dict[str, _Job] = field(default_factory=dict)
     _in_flight: list[_Job] = field(default_factory=list)
+    _passes: int = 0  # passes running now
     _ready: asyncio.Event | None = None
     _asr_exec: ThreadPoolExecutor | None = None
     _vad_exec: ThreadPoolExecutor | None = None
@@ -201,8 +202,12 @@ class SpeechWorkers:
                 del self._partials[key]
                 self._drop(job)
         if self._finals:
+            # Shared out among the idle workers: two passes of two clips side by side finish
+            # sooner than one pass of four (one thread each), and a pass waits for its slowest.
+            idle = max(1, self.workers - self._passes)
+            share = min(self.pack_size, -(-len(self._finals) // idle))
             durations = [len(j.clip) / 8000 for j in self._finals]
-            count = pack_groups(durations, self.pack_size)
+            count = pack_groups(durations, share)
             jobs = [self._finals.popleft() for _ in range(count)]
         elif not self._in_flight:
             # Partials are a luxury: they run only on an idle pool, packed together, so a
@@ -245,6 +250,7 @@ class SpeechWorkers:
             if not jobs:
                 continue
             self._in_flight.extend(jobs)
+            self._passes += 1
             started = time.perf_counter()
             try:
                 outcomes = await loop.run_in_executor(
@@ -258,6 +264,7 @@ class SpeechWorkers:
                         job.future.set_exception(exc)
                 continue
             finally:
+                self._passes -= 1
                 for job in jobs:
                     self._in_flight.remove(job)
                 ready.set()  # partials may be takeable again

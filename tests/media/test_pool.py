@@ -33,6 +33,23 @@ async def test_finals_come_back_in_packs(monkeypatch: pytest.MonkeyPatch) -> Non
     assert workers.metrics.asr_clips_total == 5
 
 
+async def test_waiting_finals_are_shared_out_among_idle_workers() -> None:
+    engine = ScriptedEngine([f"line {i}" for i in range(6)])
+    engine.gate.clear()
+    workers = SpeechWorkers(engine_factory=lambda: engine, workers=2, pack_size=8)
+    await workers.start()
+    try:
+        await workers.load()
+        futures = [workers.submit(f"c{i}:inbound", clip(), final=True) for i in range(6)]
+        await asyncio.sleep(0.05)  # both workers take their share, then block on the gate
+        engine.gate.set()
+        outcomes = await asyncio.gather(*futures)
+    finally:
+        await workers.stop()
+    assert sorted(o.transcript.text for o in outcomes if o) == [f"line {i}" for i in range(6)]
+    assert sorted(engine.packs) == [3, 3]  # not one pass of six beside an idle worker
+
+
 async def test_under_load_partials_go_first_and_the_lag_shows() -> None:
     now = [0.0]
     engine = ScriptedEngine()
