@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from loopline.journey.pool import ZONE_WINDOW
+
 E164 = Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]
 
 
@@ -30,6 +32,9 @@ class PoolConfig(_Strict):
     fallback_number: E164 | None = None  # shown when every number is held
     idle_hold_s: float = Field(default=180, ge=61, le=86400)  # > the 60 s heartbeat
     history: int = Field(default=8, ge=1, le=64)
+    # Zone-diverse reuse: how many of the least recently released numbers a visitor of known
+    # zone may take from (journey/pool.py); 1 (the default) is plain least recently released.
+    zone_window: int = Field(default=ZONE_WINDOW, ge=1, le=64)
 
 
 class ReferrerRule(_Strict):

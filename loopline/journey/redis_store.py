@@ -60,6 +60,28 @@ local function reclaim()
     redis.call('ZREM', KEYS[2], n)
   end
 end
+-- The free number to lease: the least recently released, or (zone-diverse reuse, window
+-- `k` > 1, `region` known, no spent number first) the oldest of the `k` oldest whose last
+-- holder's region differs from `region` or which nobody held. nil when none is free.
+local function take_free(region, k)
+  if k > 1 and region ~= '' then
+    local cands = redis.call('ZRANGE', KEYS[1], 0, k - 1, 'WITHSCORES')
+    if #cands > 0 and tonumber(cands[2]) >= 0 then
+      for i = 1, #cands, 2 do
+        local n = cands[i]
+        local last = redis.call('LINDEX', ARGV[2] .. n, 0)
+        local r = last and string.match(last, '[^|]*$')
+        if (not last) or (r ~= '' and r ~= region) then
+          redis.call('ZREM', KEYS[1], n)
+          return n
+        end
+      end
+    end
+  end
+  local first = redis.call('ZPOPMIN', KEYS[1])
+  if #first == 0 then return nil end
+  return first[1]
+end
 local function lease_view(kind, n)
   local h = redis.call('HMGET', ARGV[1] .. n, 's', 'v', 'start', 'seen', 'exp', 'r')
   return {kind, n, h[1], h[2], h[3], h[4], h[5], h[6] or ''}
@@ -67,8 +89,8 @@ end
 """
 
 # acquire. ARGV[5] session, ARGV[6] visitor, ARGV[7] expiry ms (now + hold), ARGV[8] region,
-# ARGV[9] rate time constant (s). Returns {kind, number, s, v, start, seen, exp, r} or
-# {'fallback'}.
+# ARGV[9] rate time constant (s), ARGV[10] zone-diverse reuse window. Returns {kind, number, s,
+# v, start, seen, exp, r} or {'fallback'}.
 ACQUIRE = (
     _HELPERS
     + """
@@ -88,12 +110,11 @@ if held then
   redis.call('HINCRBY', KEYS[4], 'renewals', 1)
   return lease_view('renewed', held)
 end
-local first = redis.call('ZPOPMIN', KEYS[1])
-if #first == 0 then
+local n = take_free(ARGV[8], tonumber(ARGV[10]))
+if not n then
   redis.call('HINCRBY', KEYS[4], 'fallbacks', 1)
   return {'fallback'}
 end
-local n = first[1]
 redis.call('HSET', ARGV[1] .. n, 's', session, 'v', visitor, 'start', now, 'seen', now,
   'exp', exp, 'r', ARGV[8])
 redis.call('ZADD', KEYS[2], exp, n)
@@ -262,6 +283,7 @@ class RedisJourneyStore(JourneyStore):
             str(to_ms(now) + round(spec.idle_hold_s * 1000)),
             region,
             str(RATE_TAU_S),
+            str(spec.zone_window),
         ]
         reply: list[Any] = await guarded(
             "acquire", self._acquire(keys=self._lease_keys(pool), args=args)

@@ -32,7 +32,7 @@ from loopline.journey.session import StoredTouch, journey_fields, summarize
 from loopline.journey.sizing import expected_match_rate, recommended_size
 from loopline.journey.store import JourneyStore, PoolSpec, epoch_s
 from loopline.journey.swap import SourceNumber, SwapChoice, SwapRules, choose_swap
-from loopline.journey.zones import zone_of_tz, zone_weight
+from loopline.journey.zones import zone_of_region, zone_weight
 from loopline.state.base import EventBus
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,10 @@ class JourneyService:
         self, choice: SwapChoice, session_id: str, visitor_id: str, now: datetime, region: str
     ) -> NumberAnswer:
         pool = self._pools[self._rules.pool or ""]
-        grant = await self.store.acquire(pool.spec.name, session_id, visitor_id, now, region)
+        # The lease keeps the zone code, not the browser's zone name: zone-diverse reuse
+        # compares it as a string (journey/pool.py), and matching reads it back as a zone.
+        zone = zone_of_region(region) or ""
+        grant = await self.store.acquire(pool.spec.name, session_id, visitor_id, now, zone)
         if grant.kind != "renewed" and self._bus is not None:
             await self._bus.publish(
                 LeaseGranted(
@@ -216,7 +219,7 @@ class JourneyService:
         zone = self._caller_zone(caller) if self._caller_zone is not None and caller else None
         if zone is None or len(holdings) < 2:
             return match_holdings(holdings, at, max_since_s=self._max_since_s)
-        weights = [zone_weight(zone, zone_of_tz(h.region)) for h in holdings]
+        weights = [zone_weight(zone, zone_of_region(h.region)) for h in holdings]
         found = match_likely(holdings, at, self.timing, weights=weights)
         limit = self._max_since_s
         if found.confidence == "last_holder" and limit is not None and (found.since_s or 0) > limit:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from loopline.journey.pool import Grant, Holding, PoolCore, PoolUse
+from loopline.journey.pool import ZONE_WINDOW, Grant, Holding, PoolCore, PoolUse
 from loopline.state.encoding import EPOCH
 
 SESSION_TOUCH_CAP = 200  # touches kept per session; a runaway page cannot grow it further
@@ -30,6 +30,7 @@ class PoolSpec:
     numbers: Sequence[str]
     idle_hold_s: float = 180.0
     history: int = 8
+    zone_window: int = ZONE_WINDOW  # zone-diverse reuse (journey/pool.py); 1: plain LRR
 
 
 class JourneyStore(ABC):
@@ -100,7 +101,10 @@ class MemoryJourneyStore(JourneyStore):
         core = self._pools.get(spec.name)
         if core is None:
             self._pools[spec.name] = PoolCore(
-                list(spec.numbers), idle_hold_s=spec.idle_hold_s, history=spec.history
+                list(spec.numbers),
+                idle_hold_s=spec.idle_hold_s,
+                history=spec.history,
+                zone_window=spec.zone_window,
             )
             return
         added = [n for n in spec.numbers if n not in core.numbers]

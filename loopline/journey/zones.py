@@ -54,6 +54,13 @@ def zone_of_tz(tz: str | None) -> str | None:
     return _ZONE_OF_TZ.get(tz or "")
 
 
+def zone_of_region(region: str | None) -> str | None:
+    """A lease's region as a zone: a zone code ("CT") as is, a browser zone name mapped."""
+    if region in SHARES:
+        return region
+    return zone_of_tz(region)
+
+
 def zone_weight(
     caller_zone: str | None, visitor_zone: str | None, agreement: float = AGREEMENT
 ) -> float:

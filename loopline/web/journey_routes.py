@@ -103,7 +103,13 @@ def build_journey(
         store,
         pools=[
             PoolSetup(
-                PoolSpec(p.name, list(p.numbers), idle_hold_s=p.idle_hold_s, history=p.history),
+                PoolSpec(
+                    p.name,
+                    list(p.numbers),
+                    idle_hold_s=p.idle_hold_s,
+                    history=p.history,
+                    zone_window=p.zone_window,
+                ),
                 p.fallback_number,
             )
             for p in conf.pools

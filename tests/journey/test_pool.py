@@ -73,6 +73,41 @@ def test_spent_number_is_reused_first() -> None:
     assert pool.mark_spent(N[2]) is False  # held now
 
 
+N4 = [*N, "+15005550004"]
+
+
+@pytest.mark.parametrize(
+    ("past", "region", "window", "spent", "expected"),
+    [
+        # Last holders of N4[0..3], released in that order; the new visitor's zone.
+        (["ET", "CT", "ET", "PT"], "ET", 8, None, 1),  # oldest with a holder elsewhere
+        (["ET", "CT", "ET", "PT"], "CT", 8, None, 0),  # the oldest already differs
+        (["ET", "CT", "ET", "PT"], "", 8, None, 0),  # zone unknown: plain LRR
+        (["ET", "CT", "ET", "PT"], "ET", 1, None, 0),  # window 1: plain LRR
+        (["ET", "ET", "CT", "PT"], "ET", 2, None, 0),  # none in the window differs: oldest
+        (["ET", "ET", "CT", "PT"], "ET", 3, None, 2),
+        (["ET", "", "CT", "PT"], "ET", 8, None, 2),  # a holder of unknown zone tells nothing
+        (["ET", "ET", "ET", "ET"], "ET", 8, None, 0),
+        (["ET", "CT", "ET", "PT"], "ET", 8, 2, 2),  # a spent number still goes first
+    ],
+)
+def test_zone_diverse_reuse(
+    past: list[str], region: str, window: int, spent: int | None, expected: int
+) -> None:
+    pool = PoolCore(N4, idle_hold_s=10, zone_window=window)
+    for i, zone in enumerate(past):
+        assert pool.acquire(f"s{i}", f"v{i}", float(i), zone).number == N4[i]
+    pool.reclaim(50.0)  # released at 10, 11, 12, 13
+    if spent is not None:
+        assert pool.mark_spent(N4[spent])
+    grant = pool.acquire("new", "v-new", 50.0, region)
+    assert grant.number == N4[expected]
+    assert grant.holding is not None and grant.holding.region == region
+    # The chosen number left the free queue, the others keep their order.
+    rest = [pool.acquire(f"t{i}", f"w{i}", 50.0).number for i in range(3)]
+    assert rest == [n for n in N4 if n != N4[expected]]
+
+
 def test_history_is_capped_and_newest_first() -> None:
     pool = PoolCore(N[:1], idle_hold_s=1, history=2)
     for i in range(4):
@@ -93,3 +128,5 @@ def test_invalid_pools_are_refused() -> None:
         PoolCore([N[0], N[0]])
     with pytest.raises(ValueError, match="idle_hold_s"):
         PoolCore(N, idle_hold_s=0)
+    with pytest.raises(ValueError, match="zone_window"):
+        PoolCore(N, zone_window=0)

@@ -6,6 +6,8 @@ import asyncio
 import json
 from datetime import timedelta
 
+import pytest
+
 from loopline.domain.clock import FakeClock
 from loopline.journey.store import SESSION_TOUCH_CAP, PoolSpec
 from tests.journey.conftest import StoreFactory
@@ -75,6 +77,53 @@ async def test_spent_number_goes_first(open_store: StoreFactory, clock: FakeCloc
     await store.use("p", clock.now())  # reclaim
     assert await store.mark_spent("p", NUMBERS[2])
     assert (await store.acquire("p", "x", "vx", clock.now())).number == NUMBERS[2]
+
+
+@pytest.mark.parametrize(
+    ("window", "past", "visitors", "order"),
+    [
+        # The numbers' last holders (released in order), then new visitors' zones in turn.
+        (8, ["ET", "CT", "ET"], ["ET", "CT", "ET"], [1, 0, 2]),
+        (1, ["ET", "CT", "ET"], ["ET", "CT", "ET"], [0, 1, 2]),  # plain LRR
+        (8, ["ET", "", "CT"], ["ET", "ET", "ET"], [2, 0, 1]),  # an unknown zone tells nothing
+    ],
+)
+async def test_zone_diverse_reuse(
+    open_store: StoreFactory,
+    clock: FakeClock,
+    window: int,
+    past: list[str],
+    visitors: list[str],
+    order: list[int],
+) -> None:
+    store = await open_store()
+    await store.ensure_pool(PoolSpec("z", NUMBERS[:3], idle_hold_s=10, zone_window=window))
+    for i, zone in enumerate(past):
+        assert (await store.acquire("z", f"s{i}", f"v{i}", clock.now(), zone)).number == NUMBERS[i]
+        clock.advance(1)
+    clock.advance(20)
+    got = [
+        (await store.acquire("z", f"t{i}", f"w{i}", clock.now(), zone)).number
+        for i, zone in enumerate(visitors)
+    ]
+    assert got == [NUMBERS[i] for i in order]
+    [current, before] = await store.holdings("z", NUMBERS[order[0]])
+    assert (current.session_id, current.region) == ("t0", visitors[0])
+    assert (before.session_id, before.region) == (f"s{order[0]}", past[order[0]])
+
+
+async def test_zone_diverse_reuse_still_takes_a_spent_number_first(
+    open_store: StoreFactory, clock: FakeClock
+) -> None:
+    store = await open_store()
+    await store.ensure_pool(PoolSpec("z", NUMBERS[:3], idle_hold_s=10, zone_window=8))
+    for i, zone in enumerate(["ET", "CT", "ET"]):
+        await store.acquire("z", f"s{i}", f"v{i}", clock.now(), zone)
+        clock.advance(1)
+    clock.advance(20)
+    await store.use("z", clock.now())  # reclaim
+    assert await store.mark_spent("z", NUMBERS[2])
+    assert (await store.acquire("z", "t", "w", clock.now(), "ET")).number == NUMBERS[2]
 
 
 async def test_concurrent_acquires_from_many_nodes_never_share_a_number(

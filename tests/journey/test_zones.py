@@ -10,7 +10,7 @@ import pytest
 from loopline.journey.service import JourneyService, PoolSetup
 from loopline.journey.session import StoredTouch
 from loopline.journey.store import MemoryJourneyStore, PoolSpec
-from loopline.journey.zones import zone_of_state, zone_of_tz, zone_weight
+from loopline.journey.zones import zone_of_region, zone_of_state, zone_of_tz, zone_weight
 
 
 @pytest.mark.parametrize(
@@ -28,6 +28,14 @@ from loopline.journey.zones import zone_of_state, zone_of_tz, zone_weight
 )
 def test_zone_of_tz(tz: str | None, zone: str | None) -> None:
     assert zone_of_tz(tz) == zone
+
+
+@pytest.mark.parametrize(
+    ("region", "zone"),
+    [("CT", "CT"), ("America/Detroit", "ET"), ("Europe/London", None), ("", None), ("XX", None)],
+)
+def test_zone_of_region(region: str, zone: str | None) -> None:
+    assert zone_of_region(region) == zone
 
 
 @pytest.mark.parametrize(
@@ -74,6 +82,9 @@ async def test_caller_zone_picks_between_holders(
         assert answer.number == number
     # The west visitor left 100 s ago; the east one is reading now. Timing alone says east.
     found = await service.match(number, t0 + timedelta(seconds=110), "+14155550100")
+    # The leases keep zone codes (what zone-diverse reuse compares), not the browser's names.
+    regions = [h.region for h in await service.store.holdings("p", number)]
     await service.close()
+    assert regions == ["ET", "PT"]
     assert found is not None
     assert (found.session_id, found.confidence) == expected
