@@ -1,9 +1,11 @@
 """Word error rate of the speech models on the committed real speech after an 8 kHz μ-law line.
 
 Each clip (`bench/media_audio.py`: TIMIT, faster-whisper's two test clips, JFK, LibriSpeech and
-five LibriVox sentences) goes through `WhisperEngine` as the node runs it: alone, and packed with
-three other clips the way the speech workers pack utterances of different calls. WER is pooled
-(all edits over all reference words); the mean of per-clip rates is given beside it.
+five LibriVox sentences) goes through `WhisperEngine` as the node runs it: alone, and in one
+pass with three other clips the way the speech workers batch utterances of different calls
+(`packed_4`: each clip in its own short window, the windows encoded and decoded as a batch).
+WER is pooled (all edits over all reference words); the mean of per-clip rates is given beside
+it.
 
 Run: `python -m bench.bench_media_wer [--models tiny.en base]`
 (writes bench/results/media_wer.json). Whisper base: `loopline models install base` first

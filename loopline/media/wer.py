@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[a-z0-9']+")
+# Titles Whisper writes abbreviated where a transcript spells them out (as Whisper's own
+# English normaliser maps them): "Mr. Dashwood" and "mister Dashwood" are the same words.
+_SPELLED = {"mr": "mister", "mrs": "missus", "ms": "miss", "dr": "doctor"}
 
 
 def words(text: str) -> list[str]:
-    """Lower case, punctuation dropped ("Americans," and "americans" are one word)."""
-    return _WORD.findall(text.lower().replace("-", " "))
+    """Lower case, punctuation dropped ("Americans," and "americans" are one word), titles
+    spelled out."""
+    return [_SPELLED.get(w, w) for w in _WORD.findall(text.lower().replace("-", " "))]
 
 
 def edit_distance(reference: list[str], hypothesis: list[str]) -> int:

@@ -14,6 +14,8 @@ from loopline.media.wer import wer
         ("a b c d", "a b c d e", 0.25),
         ("a b", "", 1.0),
         ("", "", 0.0),
+        ("and mister John Dashwood", "And Mr. John Dashwood", 0.0),
+        ("doctor who", "Dr. Who", 0.0),
     ],
 )
 def test_wer(ref: str, hyp: str, expected: float) -> None:
