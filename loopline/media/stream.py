@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -37,6 +36,7 @@ from loopline.domain.events import (
 )
 from loopline.media.asr import Transcript
 from loopline.media.codec import TWILIO_RATE, to_float, ulaw_decode
+from loopline.media.history import SampleHistory
 from loopline.media.pool import AsrOutcome, SpeechWorkers
 from loopline.media.reorder import FRAME_BYTES, TrackReorderBuffer
 from loopline.media.sentiment import RollingSentiment
@@ -82,8 +82,9 @@ class TrackAudio:
     segmenter: VadSegmenter = field(default_factory=VadSegmenter)
     vad_state: VadStreamState = field(default_factory=VadStreamState)
     closed: bool = False
-    _frames: deque[tuple[int, Floats]] = field(default_factory=deque)  # (first sample, audio)
-    _end: int = 0  # timeline index just past the newest sample
+    _history: SampleHistory = field(
+        default_factory=lambda: SampleHistory(int(_HISTORY_S * TWILIO_RATE))
+    )
     _vad_cursor: int = 0
     _utterance_start: int | None = None
     _last_partial: int = 0
@@ -96,29 +97,25 @@ class TrackAudio:
         for number, data in self.reorder.flush():
             self._append(number, data)
 
+    @property
+    def _end(self) -> int:
+        """Timeline index just past the newest sample."""
+        return self._history.end
+
     def _append(self, chunk: int, data: bytes) -> None:
         first = (chunk - 1) * FRAME_SAMPLES
         if first != self._end:
             # A resync: the timeline jumped. Start the VAD and the history over from here.
-            self._frames.clear()
+            self._history.restart(first)
             self._vad_cursor = first
             if self._utterance_start is not None:
                 self._utterance_start = None
                 self.segmenter = self.session.options.segmenter()
-        self._frames.append((first, to_float(ulaw_decode(data))))
-        self._end = first + len(data)
-        horizon = self._end - int(_HISTORY_S * TWILIO_RATE)
-        while self._frames and self._frames[0][0] + len(self._frames[0][1]) <= horizon:
-            self._frames.popleft()
+        self._history.append(to_float(ulaw_decode(data)))
 
     def audio(self, start: int, end: int) -> Floats:
         """Samples [start, end) of the timeline that are still kept."""
-        parts = [
-            a[max(0, start - s) : max(0, end - s)]
-            for s, a in self._frames
-            if s < end and s + len(a) > start
-        ]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        return self._history.read(start, end)
 
     # -- the VAD batcher's side --------------------------------------------------------------
     def vad_windows(self) -> tuple[Floats, int, VadStreamState] | None:
