@@ -48,5 +48,15 @@ lint: install
 bench: install
 	bash scripts/with-redis.sh $(BIN)/python -m bench.run_all
 
+# pipecat side by side (issue 4): pipecat gets its own venv, never .venv (it pins older soxr).
+PIPECAT_STAMP := .venv-pipecat/.installed
+$(PIPECAT_STAMP): bench/pipecat/setup.sh
+	bash bench/pipecat/setup.sh
+	@touch $(PIPECAT_STAMP)
+
+.PHONY: bench-pipecat
+bench-pipecat: install $(PIPECAT_STAMP)
+	$(BIN)/python -m bench.bench_media_pipecat
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

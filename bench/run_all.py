@@ -42,6 +42,7 @@ BENCHES: list[Bench] = [
     Bench("media_pipeline_base", "bench.bench_media_pipeline", ("--model", "base")),
     Bench("media_wer", "bench.bench_media_wer"),
     Bench("media_sentiment", "bench.bench_media_sentiment"),
+    Bench("media_pipecat", "bench.bench_media_pipecat"),  # needs .venv-pipecat, else skips
 ]
 
 

@@ -57,9 +57,15 @@ def cmd_simulate_call(args: argparse.Namespace) -> int:
 
 def cmd_train_intent(args: argparse.Namespace) -> int:
     from loopline.journey.classifier import load_examples, train_and_save
+    from loopline.text.finetune import TuneSettings
 
     texts, labels = load_examples(args.data)
-    report = train_and_save(texts, labels, args.out, embed_c=args.embed_c, text_c=args.text_c)
+    tune = TuneSettings()
+    if args.epochs is not None:
+        tune.epochs = args.epochs
+    report = train_and_save(
+        texts, labels, args.out, embed_c=args.embed_c, text_c=args.text_c, tune=tune
+    )
     print(json.dumps(report, indent=2))
     return 0
 
@@ -90,6 +96,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     intent.add_argument(
         "--text-c", type=float, help="the n-grams' inverse regularisation (default: by CV)"
+    )
+    intent.add_argument(
+        "--epochs",
+        type=int,
+        help="epochs of fine-tuning the encoder's top layer (default 3; 0: keep it frozen)",
     )
     intent.set_defaults(func=cmd_train_intent)
 

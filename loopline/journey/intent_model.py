@@ -8,6 +8,12 @@ weight `alpha`. Both regularisation strengths and `alpha` are chosen by k-fold c
 on the training data only (`choose`). On banking77 this beats either view alone by 1 to 4
 points (docs/journey.md, bench/bench_journey_intent.py).
 
+Then the encoder learns: MiniLM's top layer and the embeddings' head are fine-tuned together
+on the training texts (`loopline.text.finetune`, a numpy backward pass; the lower layers are
+run once per text and cached), and the tuned layer is saved in the model file and used by
+`encoder()` at prediction. Its settings (`TuneSettings`) were chosen on a slice of banking77's
+training part, never on the bench's held-out part.
+
 Training uses scikit-learn; prediction needs only numpy, the vocabularies and scikit-learn's
 analyzers, and the model file is an `.npz` read with `allow_pickle=False`. Blocking, CPU-bound.
 """
@@ -22,9 +28,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
+
+from loopline.text import finetune
+from loopline.text.embedder import MiniLmEmbedder
 
 Array = npt.NDArray[np.float32]
-FORMAT = "loopline-intent-fused-1"
+FORMAT = "loopline-intent-fused-2"
+FORMATS = ("loopline-intent-fused-1", FORMAT)  # 1: frozen encoder, no tuned layers
 
 # The n-gram families: words and bigrams, and characters within word boundaries.
 WORD = {"analyzer": "word", "ngram_range": (1, 2), "min_df": 1}
@@ -80,6 +91,15 @@ class FusedIntentModel:
     text_bias: Array
     alpha: float  # the embeddings' share of the vote
     settings: dict[str, float] = field(default_factory=dict)
+    # The encoder's fine-tuned top layers (12 arrays each, `MiniLmEmbedder.block`'s order);
+    # empty: the encoder is used as shipped.
+    tuned_layers: list[list[Array]] = field(default_factory=list)
+
+    def encoder(self, base: MiniLmEmbedder | None = None) -> MiniLmEmbedder:
+        """The embedder whose `views` this model reads: `base` (or a new one) with the
+        fine-tuned top layers in place."""
+        base = base or MiniLmEmbedder()
+        return base.with_top_layers(self.tuned_layers) if self.tuned_layers else base
 
     def text_logits(self, texts: Sequence[str]) -> Array:
         out = np.tile(self.text_bias, (len(texts), 1)).astype(np.float32)
@@ -114,6 +134,9 @@ class FusedIntentModel:
             "alpha": np.array(self.alpha),
             "settings": np.array(sorted(f"{k}={v}" for k, v in self.settings.items())),
         }
+        for i, layer in enumerate(self.tuned_layers):
+            for j, weight in enumerate(layer):
+                arrays[f"tuned{i}_{j}"] = weight
         for i, block in enumerate(self.blocks):
             grams = sorted(block.vocabulary, key=block.vocabulary.__getitem__)
             arrays[f"block{i}_grams"] = np.array(grams)
@@ -127,7 +150,7 @@ class FusedIntentModel:
     @classmethod
     def load(cls, path: str | Path) -> FusedIntentModel:
         with np.load(path, allow_pickle=False) as data:
-            if "format" not in data.files or str(data["format"]) != FORMAT:
+            if "format" not in data.files or str(data["format"]) not in FORMATS:
                 raise ValueError(f"{Path(path).name}: not an intent model (train it again)")
             blocks = []
             i = 0
@@ -146,6 +169,10 @@ class FusedIntentModel:
             for item in data["settings"]:
                 key, _, value = str(item).partition("=")
                 settings[key] = float(value)
+            tuned: list[list[Array]] = []
+            while f"tuned{len(tuned)}_0" in data.files:
+                i = len(tuned)
+                tuned.append([data[f"tuned{i}_{j}"].astype(np.float32) for j in range(12)])
             return cls(
                 labels=[str(s) for s in data["labels"]],
                 embed_weights=data["embed_weights"].astype(np.float32),
@@ -155,6 +182,7 @@ class FusedIntentModel:
                 text_bias=data["text_bias"].astype(np.float32),
                 alpha=float(data["alpha"]),
                 settings=settings,
+                tuned_layers=tuned,
             )
 
 
@@ -262,9 +290,18 @@ def fit(
     settings: dict[str, float] | None = None,
     embed_c: Sequence[float] = EMBED_C,
     text_c: Sequence[float] = TEXT_C,
+    hidden: Sequence[Array] | None = None,
+    base_layers: Sequence[list[Array]] = (),
+    tune: finetune.TuneSettings | None = None,
+    progress: Callable[[dict[str, float]], None] | None = None,
 ) -> FusedIntentModel:
     """Train on `texts` (with their `views` from `MiniLmEmbedder.views`). Without `settings`,
-    cross-validation picks them among `embed_c`, `text_c` and `ALPHAS`."""
+    cross-validation picks them among `embed_c`, `text_c` and `ALPHAS`.
+
+    With `hidden` (the states entering the top layers, `MiniLmEmbedder.prefix`) and
+    `base_layers` (those layers' weights), the top layers and the embeddings' head are then
+    fine-tuned together (`finetune.tune`, from the cross-validated regression as the head), and
+    the model carries the tuned layers; `progress` hears of each epoch."""
     names = sorted(set(labels))
     if len(names) < 2:
         raise ValueError("training needs at least two labels")
@@ -273,6 +310,31 @@ def fit(
     if settings is None:
         settings = choose(texts, y, views, len(names), embed_c=embed_c, text_c=text_c)
     embed = _fit(views, y, settings["embed_c"])
+    embed_weights = np.ascontiguousarray(embed.coef_.T, dtype=np.float32)
+    embed_bias = embed.intercept_.astype(np.float32)
+    tuned_layers: list[list[Array]] = []
+    if hidden is not None and base_layers:
+        tune = tune or finetune.TuneSettings()
+
+        def on_epoch(epoch: int, state: finetune.Tuned) -> dict[str, float]:
+            if progress is not None:
+                progress({"epoch": float(epoch), "of": float(tune.epochs)})
+            return {}
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            tuned = finetune.tune(
+                base_layers,
+                finetune.Prefix(list(hidden), views),
+                y,
+                len(names),
+                tune,
+                head=(embed_weights, embed_bias) if tune.start_head else None,
+                on_epoch=on_epoch,
+            )
+        embed_weights, embed_bias = tuned.weights, tuned.bias
+        tuned_layers = [[np.asarray(a, dtype=np.float32) for a in b] for b in tuned.blocks]
+        settings = {**settings, "tuned_layers": float(len(tuned_layers)),
+                    "epochs": float(tune.epochs), "lr": tune.lr}  # fmt: skip
     vectorizers, x_text = _ngrams(texts)
     text = _fit(x_text, y, settings["text_c"])
     blocks = [
@@ -285,11 +347,12 @@ def fit(
     ]
     return FusedIntentModel(
         labels=names,
-        embed_weights=np.ascontiguousarray(embed.coef_.T, dtype=np.float32),
-        embed_bias=embed.intercept_.astype(np.float32),
+        embed_weights=embed_weights,
+        embed_bias=embed_bias,
         blocks=blocks,
         text_weights=np.ascontiguousarray(text.coef_.T, dtype=np.float32),
         text_bias=text.intercept_.astype(np.float32),
         alpha=settings["alpha"],
         settings=settings,
+        tuned_layers=tuned_layers,
     )

@@ -8,6 +8,7 @@ sentence-transformers computes it. CPU-bound: callers on the event loop run it i
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import math
 import threading
@@ -135,17 +136,59 @@ class MiniLmEmbedder:
         (len(texts), 6 * 384); the first 384 are `embed`'s vector. Same cost as `embed`."""
         return self._pooled(texts, batch_size, views=True)
 
-    def _pooled(self, texts: Sequence[str], batch_size: int, *, views: bool) -> Array:
+    def layers(self) -> int:
+        return self._layers
+
+    def block(self, i: int) -> list[Array]:
+        """Layer `i`'s 12 weight arrays as the forward pass uses them (a copy)."""
+        return [np.array(a, copy=True) for a in self._blocks[i]]
+
+    def with_top_layers(self, blocks: Sequence[Sequence[Array]]) -> MiniLmEmbedder:
+        """This embedder with its top `len(blocks)` layers replaced (fine-tuned weights,
+        `loopline.text.finetune`); shares the tokenizer and the other weights."""
+        clone = copy.copy(self)
+        keep = self._layers - len(blocks)
+        clone._blocks = self._blocks[:keep] + [
+            tuple(np.ascontiguousarray(a, dtype=np.float32) for a in b) for b in blocks
+        ]
+        return clone
+
+    def prefix(
+        self, texts: Sequence[str], trainable: int, batch_size: int = 8
+    ) -> tuple[list[Array], Array]:
+        """Per text, the hidden states entering the top `trainable` layers (tokens x 384, no
+        padding) and the six views of `views`, in one pass."""
+        hidden: list[Array] = [np.zeros((0, self.dim), np.float32)] * len(texts)
+        out = self._pooled(texts, batch_size, views=True, keep=self._layers - trainable,
+                           hidden=hidden)  # fmt: skip
+        return hidden, out
+
+    def _pooled(
+        self,
+        texts: Sequence[str],
+        batch_size: int,
+        *,
+        views: bool,
+        keep: int = 0,
+        hidden: list[Array] | None = None,
+    ) -> Array:
         width = self.dim * (len(self.view_names) if views else 1)
         out = np.zeros((len(texts), width), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
         with self._threads.limit(limits=1, user_api="blas"):
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
-                out[idx] = self._embed_batch([texts[i] for i in idx], views=views)
+                states: list[Array] = []
+                out[idx] = self._embed_batch([texts[i] for i in idx], views=views, keep=states)
+                if hidden is not None:
+                    state, mask = states[keep - 1], states[-1]
+                    for row, i in enumerate(idx):
+                        hidden[i] = np.ascontiguousarray(state[row, : int(mask[row].sum())])
         return out
 
-    def _embed_batch(self, texts: list[str], *, views: bool = False) -> Array:
+    def _embed_batch(
+        self, texts: list[str], *, views: bool = False, keep: list[Array] | None = None
+    ) -> Array:
         with self._lock:  # the tokenizer's padding settings are shared state
             enc = self._tok.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
@@ -174,6 +217,8 @@ class MiniLmEmbedder:
             x = _layer_norm(ctx @ wo + bo + x, ln1w, ln1b)
             x = _layer_norm(_gelu(x @ wi + bi) @ wo2 + bo2 + x, ln2w, ln2b)
             states.append(x)
+        if keep is not None:  # every layer's output, then the mask
+            keep.extend([*states, mask])
         weights = mask[:, :, None]
         count = np.maximum(mask.sum(1, keepdims=True), 1e-9)
         pooled = [(states[-1] * weights).sum(1) / count]
