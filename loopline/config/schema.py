@@ -108,6 +108,7 @@ class MediaConfig(Strict):
     threads_per_worker: int = Field(default=1, ge=1, le=16)  # Whisper's threads in one pass
     pack_size: int = Field(default=8, ge=1, le=32)
     partial_interval_s: float = Field(default=1.0, ge=0.2, le=30)
+    partial_min_s: float = Field(default=2.5, ge=0.2, le=30)  # no partial for shorter speech
     redact: list[RedactKind] = Field(default_factory=lambda: list(_REDACT_ALL))
     download: bool = False  # let faster-whisper fetch a model by name (never by default)
     lag_warning_s: float = Field(default=2.0, gt=0)

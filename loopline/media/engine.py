@@ -33,6 +33,7 @@ class MediaSettings:
     threads_per_worker: int = 1
     pack_size: int = 8
     partial_interval_s: float = 1.0
+    partial_min_s: float = 2.5
     redact: tuple[str, ...] = ("card", "cvv", "expiry", "ssn", "dob", "email", "phone", "number")
     download: bool = False
     lag_warning_s: float = 2.0
@@ -118,6 +119,7 @@ class MediaEngine:
             tracks=tracks,
             options=StreamOptions(
                 partial_interval_s=self.settings.partial_interval_s,
+                partial_min_s=self.settings.partial_min_s,
                 redact_kinds=frozenset(self.settings.redact),
             ),
         )
