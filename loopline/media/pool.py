@@ -3,8 +3,9 @@
 - ASR: `workers` threads share one Whisper model. Each takes up to `pack_size` utterances
   (finals, oldest first, at most 28 s of audio) and runs one pass over them, each in its own
   short window, encoded and decoded as one batch (`asr.WhisperEngine`). Partials run only when
-  no other pass is in flight and no final waits, batched among themselves: on two cores a
-  partial pass beside a final's would slow the final.
+  no other pass is in flight, no final waits and the workers were less than half busy over the
+  last 10 s, batched among themselves: on two cores a partial pass beside a final's would slow
+  the final.
   Ingest never waits on it: `submit` only queues. Under load partials go first: a newer partial
   of a track replaces the one waiting, and one that waited longer than `partial_max_age_s` is
   dropped. The age of the oldest final still waiting is the lag (`asr_lag_seconds`).
@@ -62,6 +63,25 @@ class VadClient(Protocol):
     def vad_done(self, probs: Floats, first_sample: int, state: VadStreamState) -> None: ...
 
 
+class BusyMeter:
+    """How busy the speech workers were over the last `window_s` seconds: the share of
+    worker-time spent in passes. Pure: times are the caller's clock."""
+
+    def __init__(self, window_s: float = 10.0) -> None:
+        self.window_s = window_s
+        self._passes: deque[tuple[float, float]] = deque()  # (start, end)
+
+    def add(self, start: float, end: float) -> None:
+        self._passes.append((start, end))
+
+    def share(self, now: float, workers: int) -> float:
+        since = now - self.window_s
+        while self._passes and self._passes[0][1] <= since:
+            self._passes.popleft()
+        busy = sum(min(end, now) - max(start, since) for start, end in self._passes)
+        return max(0.0, busy) / (self.window_s * max(1, workers))
+
+
 @dataclass
 class SpeechWorkers:
     engine_factory: Callable[[], AsrEngine]
@@ -70,6 +90,9 @@ class SpeechWorkers:
     workers: int = 2
     pack_size: int = 8
     partial_max_age_s: float = 1.0
+    # Partials run only while the workers were less busy than this over the last 10 s: on a
+    # loaded node the CPU they take is what the finals wait for.
+    partial_busy_max: float = 0.5
     vad_tick_s: float = 0.032
     metrics: MediaMetrics = field(default_factory=MediaMetrics)
     clock: Callable[[], float] = time.monotonic
@@ -77,6 +100,7 @@ class SpeechWorkers:
     _partials: dict[str, _Job] = field(default_factory=dict)
     _in_flight: list[_Job] = field(default_factory=list)
     _passes: int = 0  # passes running now
+    _busy: BusyMeter = field(default_factory=BusyMeter)
     _ready: asyncio.Event | None = None
     _asr_exec: ThreadPoolExecutor | None = None
     _vad_exec: ThreadPoolExecutor | None = None
@@ -193,7 +217,10 @@ class SpeechWorkers:
     def _takeable(self) -> bool:
         if self._finals:
             return True
-        return bool(self._partials) and not self._in_flight
+        return bool(self._partials) and not self._in_flight and self._partials_affordable()
+
+    def _partials_affordable(self) -> bool:
+        return self._busy.share(self.clock(), self.workers) < self.partial_busy_max
 
     def _take_pack(self) -> list[_Job]:
         now = self.clock()
@@ -209,7 +236,7 @@ class SpeechWorkers:
             durations = [len(j.clip) / 8000 for j in self._finals]
             count = pack_groups(durations, share)
             jobs = [self._finals.popleft() for _ in range(count)]
-        elif not self._in_flight:
+        elif not self._in_flight and self._partials_affordable():
             # Partials are a luxury: they run only on an idle pool, packed together, so a
             # final never waits behind one and never shares its pass (and its CPU) with one.
             durations = [len(j.clip) / 8000 for j in self._partials.values()]
@@ -252,6 +279,7 @@ class SpeechWorkers:
             self._in_flight.extend(jobs)
             self._passes += 1
             started = time.perf_counter()
+            began = self.clock()
             try:
                 outcomes = await loop.run_in_executor(
                     self._asr_exec, self._transcribe, [j.clip for j in jobs]
@@ -265,6 +293,7 @@ class SpeechWorkers:
                 continue
             finally:
                 self._passes -= 1
+                self._busy.add(began, self.clock())
                 for job in jobs:
                     self._in_flight.remove(job)
                 ready.set()  # partials may be takeable again

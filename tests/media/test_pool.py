@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from loopline.media.models import ModelMissing
-from loopline.media.pool import SpeechWorkers
+from loopline.media.pool import BusyMeter, SpeechWorkers
 from tests.media.engines import ScriptedEngine
 
 
@@ -129,3 +129,50 @@ async def test_partials_wait_for_an_idle_pool_and_never_share_a_final_pass() -> 
     finally:
         await workers.stop()
     assert engine.packs == [1, 2]  # the final alone, then both partials in one pass
+
+
+@pytest.mark.parametrize(
+    ("passes", "now", "workers", "share"),
+    [
+        ([], 100.0, 2, 0.0),
+        ([(95.0, 100.0)], 100.0, 1, 0.5),  # half of the last ten seconds
+        ([(95.0, 100.0)], 100.0, 2, 0.25),  # ... of two workers' time
+        ([(85.0, 95.0)], 100.0, 1, 0.5),  # only the part inside the window counts
+        ([(80.0, 89.0)], 100.0, 1, 0.0),  # over before the window
+        ([(90.0, 100.0), (90.0, 100.0)], 100.0, 2, 1.0),
+    ],
+)
+def test_busy_meter(
+    passes: list[tuple[float, float]], now: float, workers: int, share: float
+) -> None:
+    meter = BusyMeter(window_s=10.0)
+    for start, end in passes:
+        meter.add(start, end)
+    assert meter.share(now, workers) == pytest.approx(share)
+
+
+async def test_partials_pause_while_the_workers_have_been_busy() -> None:
+    now = [0.0]
+    engine = ScriptedEngine()
+    workers = SpeechWorkers(
+        engine_factory=lambda: engine, workers=1, partial_max_age_s=30, clock=lambda: now[0]
+    )
+    await workers.start()
+    try:
+        await workers.load()
+        engine.gate.clear()
+        final = workers.submit("a:inbound", clip(), final=True)
+        await asyncio.sleep(0.05)
+        now[0] = 8.0  # the final's pass took eight seconds of the last ten
+        engine.gate.set()
+        assert await final is not None
+        partial = workers.submit("b:inbound", clip(), final=False)
+        await asyncio.sleep(0.1)
+        assert workers.metrics.asr_queue_partials == 1  # waiting: the pool was 80% busy
+        now[0] = 16.0  # the busy stretch has left the window
+        workers.submit("c:inbound", clip(), final=False)  # any news wakes the workers
+        await asyncio.sleep(0.1)
+        assert await partial is not None
+    finally:
+        await workers.stop()
+    assert engine.packs == [1, 2]
