@@ -120,7 +120,8 @@ class VadSegmenter:
     threshold: float = 0.5
     neg_threshold: float = 0.35
     min_speech_ms: int = 96
-    min_silence_ms: int = 256
+    # 192 ms: pipecat 1.14 closes after 200 ms by default; every millisecond here is latency.
+    min_silence_ms: int = 192
     max_speech_ms: int = 15_000
     pad_ms: int = 192
     speaking: bool = False
