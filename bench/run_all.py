@@ -43,6 +43,7 @@ BENCHES: list[Bench] = [
     Bench("media_wer", "bench.bench_media_wer"),
     Bench("media_sentiment", "bench.bench_media_sentiment"),
     Bench("media_pipecat", "bench.bench_media_pipecat"),  # needs .venv-pipecat, else skips
+    Bench("media_node_tiny.en", "bench.bench_media_node", ("--model", "tiny.en")),
 ]
 
 
