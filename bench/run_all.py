@@ -44,6 +44,9 @@ BENCHES: list[Bench] = [
     Bench("media_sentiment", "bench.bench_media_sentiment"),
     Bench("media_pipecat", "bench.bench_media_pipecat"),  # needs .venv-pipecat, else skips
     Bench("media_node_tiny.en", "bench.bench_media_node", ("--model", "tiny.en")),
+    Bench(
+        "media_node_base", "bench.bench_media_node", ("--model", "base", "--calls", "4", "8", "12")
+    ),
 ]
 
 
