@@ -120,8 +120,10 @@ class VadSegmenter:
     threshold: float = 0.5
     neg_threshold: float = 0.35
     min_speech_ms: int = 96
-    # 192 ms: pipecat 1.14 closes after 200 ms by default; every millisecond here is latency.
-    min_silence_ms: int = 192
+    # 224 ms: every millisecond here is latency (pipecat 1.14 closes after 200 ms), but at 192 ms
+    # the pauses between the groups of a card number read out split it and tiny.en garbled the
+    # digits (tests/e2e/test_media_call.py: no [CARD]); 224 ms keeps them in one utterance.
+    min_silence_ms: int = 224
     max_speech_ms: int = 15_000
     pad_ms: int = 192
     speaking: bool = False

@@ -73,7 +73,7 @@ def seg(probs: list[float], **kw: int) -> list[tuple[str, int]]:
     [
         ([0.0] * 20, []),
         ([0.9] * 2 + [0.0] * 20, []),  # too short to be speech
-        # 3 windows (96 ms) of speech start it; 6 windows (192 ms) of silence end it.
+        # 3 windows (96 ms) of speech start it; 7 windows (224 ms) of silence end it.
         (
             [0.0] * 10 + [0.9] * 20 + [0.0] * 12,
             [("start", 10 * WINDOW - 1536), ("end", 30 * WINDOW + 1536)],
