@@ -300,15 +300,15 @@ class WhisperEngine(AsrEngine):
             )
             for r, c in zip(results, wide, strict=True)
         ]
-        looped_ = [
+        loops = [
             len(t) >= TEXT_SHARE * cap or looped(tokenizer.decode(t))
             for t, cap in zip(tokens, caps, strict=True)
         ]
-        tokens = [[] if loop else t for t, loop in zip(tokens, looped_, strict=True)]
+        tokens = [[] if loop else t for t, loop in zip(tokens, loops, strict=True)]
         content = [max(1, min(frames, len(c) * 100 // ASR_RATE)) for c in wide]
         out: list[Transcript | None] = []
         aligned = self._align(encoded, tokens, content)
-        for clip, words, loop in zip(wide, aligned, looped_, strict=True):
+        for clip, words, loop in zip(wide, aligned, loops, strict=True):
             if loop:
                 out.append(None)
                 continue
