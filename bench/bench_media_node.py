@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -46,7 +45,6 @@ import websockets
 import yaml
 from twilio.request_validator import RequestValidator
 
-from bench.bench_media_pipeline import percentile
 from bench.bench_webhook import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -56,10 +54,9 @@ from bench.bench_webhook import (
     cpu_seconds,
     node_process,
 )
-from bench.media_audio import Conversation, conversation, real_speech
+from bench.media_audio import Conversation, TurnScores, conversation, real_speech
 from loopline.media.codec import to_pcm, ulaw_encode
 from loopline.media.models import ModelMissing, resolve_whisper
-from loopline.media.wer import edit_distance, words
 from loopline.providers.twilio_media import MediaStreamWriter
 from loopline.web.auth import Principal, issue_token
 
@@ -259,8 +256,7 @@ async def run(calls: int, model: str, seed: int = 7, turns: int = 6) -> dict[str
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await listening
 
-    latencies: list[float] = []
-    edits = ref_words = missed = 0
+    scores = TurnScores()
     errors: list[str] = []
     for plan, call_id in zip(plans, ids, strict=True):
         if isinstance(call_id, BaseException) or call_id is None:
@@ -274,28 +270,15 @@ async def run(calls: int, model: str, seed: int = 7, turns: int = 6) -> dict[str
                 and m["start_ms"] / 1000 < turn.speech_end_s
                 and m["end_ms"] / 1000 > turn.speech_start_s
             ]
-            reference = words(turn.clip.text)
-            ref_words += len(reference)
-            if not hits:
-                missed += 1
-                edits += len(reference)
-                continue
-            latencies.append(max(t for t, _ in hits) - (plan.t0 + turn.speech_end_s))
-            text = " ".join(m["text"] for _, m in sorted(hits, key=lambda h: h[1]["start_ms"]))
-            edits += edit_distance(reference, words(text))
-    p95 = percentile(latencies, 0.95)
+            heard = [(t, str(m["text"])) for t, m in sorted(hits, key=lambda h: h[1]["start_ms"])]
+            scores.add(turn.clip.text, heard, plan.t0 + turn.speech_end_s)
+    figures = scores.figures()
     packs = metrics.get("asr_packs_total", 0.0)
     audio_s = sum(t.duration_s for t in talks)
     return {
         "calls": calls,
         "turns": sum(len(t.turns) for t in talks),
-        "utterances": len(latencies),
-        "missed": missed,
-        "latency_min_s": round(min(latencies), 3) if latencies else None,
-        "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
-        "latency_p95_s": round(p95, 3) if p95 is not None else None,
-        "latency_max_s": round(max(latencies), 3) if latencies else None,
-        "wer": round(edits / max(1, ref_words), 3),
+        **figures,
         "node_cpu_cores_used": round(node_cpu / wall, 2),
         "node_cpu_s_per_audio_s": round(node_cpu / audio_s, 3),
         "generator_cpu_cores_used": round(bench_cpu / wall, 2),

@@ -51,11 +51,9 @@ from typing import Any
 
 import websockets
 
-from bench.bench_media_pipeline import percentile
-from bench.media_audio import Conversation, conversation, real_speech
+from bench.media_audio import Conversation, TurnScores, conversation, percentile, real_speech
 from loopline.media.codec import to_pcm, ulaw_encode
 from loopline.media.models import ModelMissing, resolve_whisper
-from loopline.media.wer import edit_distance, words
 from loopline.providers.twilio_media import MediaStreamWriter, Track
 
 ROOT = Path(__file__).parents[1]
@@ -107,8 +105,7 @@ def score(
     talks: list[Conversation], starts: dict[str, float], texts: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Latency and WER per turn, from each stream's TranscriptionFrames (wall-clock times)."""
-    latencies: list[float] = []
-    edits = ref_words = missed = 0
+    scores = TurnScores()
     for index, talk in enumerate(talks):
         t0 = starts[f"c{index}"]
         for track in TRACKS:
@@ -119,23 +116,10 @@ def score(
             for k, turn in enumerate(turns):
                 until = turns[k + 1].speech_start_s if k + 1 < len(turns) else float("inf")
                 hits = [(at, text) for at, text in mine if turn.speech_start_s < at <= until]
-                reference = words(turn.clip.text)
-                ref_words += len(reference)
-                if not hits:
-                    missed += 1
-                    edits += len(reference)
-                    continue
-                latencies.append(max(at for at, _ in hits) - turn.speech_end_s)
-                edits += edit_distance(reference, words(" ".join(text for _, text in hits)))
-    p95 = percentile(latencies, 0.95)
-    return {
-        "utterances": len(latencies),
-        "missed": missed,
-        "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
-        "latency_p95_s": round(p95, 3) if p95 is not None else None,
-        "latency_max_s": round(max(latencies), 3) if latencies else None,
-        "wer": round(edits / max(1, ref_words), 3),
-    }
+                scores.add(turn.clip.text, hits, turn.speech_end_s)
+    figures = scores.figures()
+    del figures["latency_min_s"]
+    return figures
 
 
 def vad_stop_to_text(events: list[dict[str, Any]]) -> dict[str, Any]:

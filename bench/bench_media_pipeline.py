@@ -24,26 +24,17 @@ import json
 import os
 import platform
 import random
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.media_audio import Conversation, conversation, real_speech
+from bench.media_audio import Conversation, TurnScores, conversation, real_speech
 from loopline.domain.clock import SystemClock
 from loopline.domain.events import Event, UtteranceEvent
 from loopline.media.codec import to_pcm, ulaw_encode
 from loopline.media.engine import MediaEngine, MediaSettings
 from loopline.media.models import ModelMissing, resolve_whisper
-from loopline.media.wer import edit_distance, words
 from loopline.providers.twilio_media import MediaChunk, MediaStreamReader, MediaStreamWriter
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, int(round(q * len(ordered))) - 1)]
 
 
 async def run(calls: int, settings: MediaSettings, seed: int = 7) -> dict[str, Any]:
@@ -114,9 +105,7 @@ async def run(calls: int, settings: MediaSettings, seed: int = 7) -> dict[str, A
     }
     await engine.stop()
 
-    latencies: list[float] = []
-    edits = ref_words = 0
-    missed = 0
+    scores = TurnScores()
     for index, talk in enumerate(talks):
         call_id = f"c{index}"
         t0 = starts[call_id]
@@ -129,24 +118,13 @@ async def run(calls: int, settings: MediaSettings, seed: int = 7) -> dict[str, A
                 and e.start_ms / 1000 < turn.speech_end_s
                 and e.end_ms / 1000 > turn.speech_start_s
             ]
-            reference = words(turn.clip.text)
-            ref_words += len(reference)
-            if not hits:
-                missed += 1
-                edits += len(reference)
-                continue
-            latencies.append(max(t for t, _ in hits) - (t0 + turn.speech_end_s))
-            text = " ".join(e.text for _, e in sorted(hits, key=lambda h: h[1].start_ms))
-            edits += edit_distance(reference, words(text))
-    p95 = percentile(latencies, 0.95)
+            heard = [(t, e.text) for t, e in sorted(hits, key=lambda h: h[1].start_ms)]
+            scores.add(turn.clip.text, heard, t0 + turn.speech_end_s)
+    figures = scores.figures()
+    del figures["latency_min_s"]
     return {
         "calls": calls,
-        "utterances": len(latencies),
-        "missed": missed,
-        "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
-        "latency_p95_s": round(p95, 3) if p95 is not None else None,
-        "latency_max_s": round(max(latencies), 3) if latencies else None,
-        "wer": round(edits / max(1, ref_words), 3),
+        **figures,
         "cpu_cores_used": round(cpu / wall, 2),
         "cpu_s_per_audio_s": round(cpu / sum(t.duration_s for t in talks), 3),
         "wall_s": round(wall, 1),

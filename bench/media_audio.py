@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from loopline.media.codec import resample, to_float, to_pcm, ulaw_decode, ulaw_encode
 from loopline.media.simulate import read_audio
+from loopline.media.wer import edit_distance, words
 
 AUDIO = Path(__file__).parents[1] / "tests" / "fixtures" / "audio"
 MANIFEST = json.loads((AUDIO / "manifest.json").read_text())
@@ -113,3 +117,45 @@ def conversation(clips: list[Clip], seed: int, turns: int = 6) -> Conversation:
         at = int(turn.start_s * RATE)
         audio[turn.track][at : at + len(turn.clip.samples)] = turn.clip.samples
     return Conversation(audio, placed)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, int(round(q * len(ordered))) - 1)]
+
+
+@dataclass
+class TurnScores:
+    """Latency and WER over the turns of the conversations, however each bench heard them."""
+
+    latencies: list[float] = field(default_factory=list)
+    edits: int = 0
+    ref_words: int = 0
+    missed: int = 0
+
+    def add(self, reference: str, heard: Sequence[tuple[float, str]], speech_end: float) -> None:
+        """One turn: its texts in spoken order with the time each arrived, and when its speech
+        ended (same clock); a turn nothing was heard for is missed (all its words are errors)."""
+        expected = words(reference)
+        self.ref_words += len(expected)
+        if not heard:
+            self.missed += 1
+            self.edits += len(expected)
+            return
+        self.latencies.append(max(at for at, _ in heard) - speech_end)
+        self.edits += edit_distance(expected, words(" ".join(text for _, text in heard)))
+
+    def figures(self) -> dict[str, Any]:
+        lat = self.latencies
+        p95 = percentile(lat, 0.95)
+        return {
+            "utterances": len(lat),
+            "missed": self.missed,
+            "latency_min_s": round(min(lat), 3) if lat else None,
+            "latency_p50_s": round(statistics.median(lat), 3) if lat else None,
+            "latency_p95_s": round(p95, 3) if p95 is not None else None,
+            "latency_max_s": round(max(lat), 3) if lat else None,
+            "wer": round(self.edits / max(1, self.ref_words), 3),
+        }
