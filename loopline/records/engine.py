@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +53,30 @@ async def create_records_engine(url: str | URL) -> AsyncEngine:
         return create_async_engine(parsed, pool_pre_ping=True)
     path = _sqlite_file(parsed)
     if path is not None:
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(_prepare_sqlite_file, path)
     engine = create_async_engine(parsed)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the file's folder and put the file in WAL mode (it stays so for every later
+    connection). Nodes starting together race for the lock that switch takes, and SQLite answers
+    "locked" at once, without its busy wait, to a connection that would deadlock: try again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        finally:
+            connection.close()
+        time.sleep(0.02)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -65,7 +86,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         # The timeout first: switching a new file to WAL needs the lock another node may hold.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        # WAL lets readers run while one process writes.
+        # WAL lets readers run while one process writes (a file was switched when its engine
+        # was made; this is for the rest, and a no-op on a file already in WAL).
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -68,7 +68,9 @@ async def test_migrate_again_changes_nothing(records_url: str) -> None:
 async def test_nodes_starting_together_migrate_once(records_url: str) -> None:
     nodes = [SqlRecords(records_url) for _ in range(3)]
     try:
-        await asyncio.gather(*(node.start() for node in nodes))
+        async with asyncio.TaskGroup() as group:  # a failure cancels the others: none is left
+            for node in nodes:
+                group.create_task(node.start())
         assert await _inspect(records_url, _version) == _head()
         assert [await node.count_calls() for node in nodes] == [0, 0, 0]
     finally:
