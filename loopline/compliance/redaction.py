@@ -505,6 +505,18 @@ def redact(
     return out, after
 
 
+def may_redact(text: str) -> bool:
+    """Whether `redact` could find anything in `text` in any context, with any kinds: a cheap
+    superset test (a number, a month or ordinal, an e-mail, a health term). Speech recognition
+    uses it to skip word timing for text that can hold no redacted span."""
+    for token in _tokens(text):
+        if token.is_numeric or token.lower in _MONTHS or token.lower in _ORDINALS:
+            return True
+    if _EMAIL.search(text) or _SPOKEN_EMAIL.search(text):
+        return True
+    return bool(find_phi(text))
+
+
 def _split_after_card(piece: list[_Element]) -> list[list[_Element]]:
     """ "12 26 123" after a card: an expiry (MM YY) and a CVV, not one number."""
     digits = "".join(e.digits for e in piece)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -52,6 +52,9 @@ class Word:
 @dataclass(frozen=True, slots=True)
 class Transcript:
     words: tuple[Word, ...]
+    # False when the word times are only spread over the clip, not aligned to the audio (text
+    # that needs no redaction span skips the alignment).
+    timed: bool = True
 
     @property
     def text(self) -> str:
@@ -188,6 +191,17 @@ def spoken_tokens(
     return kept
 
 
+def spread_words(texts: Sequence[str], duration_s: float) -> Transcript:
+    """Words whose times are not known, spread evenly over the clip (marked untimed)."""
+    if not texts:
+        return Transcript(())
+    step = duration_s / len(texts)
+    return Transcript(
+        tuple(Word(t, round(i * step, 3), round((i + 1) * step, 3)) for i, t in enumerate(texts)),
+        timed=False,
+    )
+
+
 def window_seconds(duration_s: float) -> float:
     """The window a clip of `duration_s` is encoded in: its audio and a pad, at least the
     minimum, rounded up to half a second (so clips of a pass share few distinct shapes)."""
@@ -217,9 +231,18 @@ class WhisperEngine(AsrEngine):
 
     A pass encodes its clips in short windows as one batch (`window_batches`), decodes them
     greedily as one batch, and aligns the words to the audio (cross-attention, as
-    faster-whisper's word timestamps do) for the redaction spans."""
+    faster-whisper's word timestamps do) for the redaction spans: only the clips whose text
+    `times_wanted` says may hold one (the alignment is a tenth of a pass); the others' words
+    get times spread evenly over the clip."""
 
-    def __init__(self, model_dir: str, *, workers: int = 1, threads_per_worker: int = 1) -> None:
+    def __init__(
+        self,
+        model_dir: str,
+        *,
+        workers: int = 1,
+        threads_per_worker: int = 1,
+        times_wanted: Callable[[str], bool] | None = None,
+    ) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
@@ -230,6 +253,7 @@ class WhisperEngine(AsrEngine):
             cpu_threads=threads_per_worker,
             num_workers=workers,
         )
+        self._times_wanted = times_wanted or (lambda _text: True)
         self._tokenizer = Tokenizer(
             self._model.hf_tokenizer,
             self._model.model.is_multilingual,
@@ -305,14 +329,20 @@ class WhisperEngine(AsrEngine):
             for t, cap in zip(tokens, caps, strict=True)
         ]
         tokens = [[] if loop else t for t, loop in zip(tokens, loops, strict=True)]
+        timed = [bool(t) and self._times_wanted(tokenizer.decode(t)) for t in tokens]
         content = [max(1, min(frames, len(c) * 100 // ASR_RATE)) for c in wide]
         out: list[Transcript | None] = []
-        aligned = self._align(encoded, tokens, content)
-        for clip, words, loop in zip(wide, aligned, loops, strict=True):
+        wanted = [t if w else [] for t, w in zip(tokens, timed, strict=True)]
+        aligned = self._align(encoded, wanted, content)
+        for clip, words, loop, toks, align in zip(wide, aligned, loops, tokens, timed, strict=True):
             if loop:
                 out.append(None)
                 continue
             duration = len(clip) / ASR_RATE
+            if not align:
+                texts, _ = tokenizer.split_to_word_tokens(toks + [tokenizer.eot])
+                out.append(spread_words([w for w in texts if w], duration))
+                continue
             out.append(
                 Transcript(
                     tuple(

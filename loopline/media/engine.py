@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from loopline.compliance.redaction import may_redact
 from loopline.domain.clock import Clock
 from loopline.domain.events import Event, MediaLag
 from loopline.media.asr import AsrEngine, WhisperEngine
@@ -60,7 +61,10 @@ def whisper_factory(settings: MediaSettings) -> Callable[[], AsrEngine]:
     def build() -> AsrEngine:
         model_dir = resolve_whisper(settings.model, allow_download=settings.download)
         return WhisperEngine(
-            model_dir, workers=settings.workers, threads_per_worker=settings.threads_per_worker
+            model_dir,
+            workers=settings.workers,
+            threads_per_worker=settings.threads_per_worker,
+            times_wanted=may_redact,
         )
 
     return build

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from loopline.compliance.redaction import may_redact
 from loopline.media.asr import (
     WINDOW_MIN_S,
     WhisperEngine,
@@ -126,3 +127,16 @@ def test_short_windows_transcribe_real_speech_in_one_batch(engine: WhisperEngine
 def test_silence_gives_no_words(engine: WhisperEngine) -> None:
     out = engine.transcribe([np.zeros(8000 * 2, dtype=np.float32)])
     assert len(out) == 1 and len(out[0].words) <= 2
+
+
+def test_only_text_that_may_be_redacted_is_aligned(engine: WhisperEngine) -> None:
+    hinted = WhisperEngine(resolve_whisper("tiny.en"), times_wanted=may_redact)
+    plain, card = load("ldc93s1_8k.wav"), load("caller_card_espeak.wav")
+    aligned = engine.transcribe([plain, card])
+    out = hinted.transcribe([plain, card])
+    assert [t.text for t in out] == [t.text for t in aligned]
+    assert [t.timed for t in out] == [False, True]
+    assert out[1].words == aligned[1].words  # the card's words keep their aligned times
+    duration = len(plain) / 8000
+    spread = [(w.start_s, w.end_s) for w in out[0].words]
+    assert spread[0][0] == 0.0 and abs(spread[-1][1] - duration) < 0.01
