@@ -266,7 +266,12 @@ class Telephony:
 @contextlib.asynccontextmanager
 async def clients(count: int, *, connections: int) -> AsyncIterator[list[httpx.AsyncClient]]:
     tls = ssl.create_default_context()  # unused (plain http), but made once, not per client
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive closes them from
+    # its side: with both at 5 s a request could go out on a socket the node was closing
+    # (httpx.ReadError, seen once in a full run).
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2.0
+    )
     async with contextlib.AsyncExitStack() as stack:
         yield [
             await stack.enter_async_context(
