@@ -232,7 +232,7 @@ class WhisperEngine(AsrEngine):
     A pass encodes its clips in short windows as one batch (`window_batches`), decodes them
     greedily as one batch, and aligns the words to the audio (cross-attention, as
     faster-whisper's word timestamps do) for the redaction spans: only the clips whose text
-    `times_wanted` says may hold one (the alignment is a tenth of a pass); the others' words
+    `times_wanted` says may hold one (the alignment is 13-16% of a pass); the others' words
     get times spread evenly over the clip."""
 
     def __init__(
