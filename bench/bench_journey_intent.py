@@ -70,13 +70,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--per", default="10,50,100,all", help="rows: examples per label")
     parser.add_argument("--latency", type=int, default=300, help="utterances timed one by one")
     parser.add_argument("--epochs", type=int, default=TuneSettings.epochs, help="0: frozen")
+    parser.add_argument("--layers", type=int, default=TuneSettings.layers, help="layers tuned")
     parser.add_argument("--lr", type=float, default=TuneSettings.lr, help="the layers' step")
     parser.add_argument("--head-lr", type=float, default=TuneSettings.head_lr)
     parser.add_argument("--dry", action="store_true", help="do not write the results file")
     parser.add_argument("--zero-head", action="store_true", help="tune from a zero head")
     args = parser.parse_args(argv)
     tune = TuneSettings(
-        epochs=args.epochs, lr=args.lr, head_lr=args.head_lr, start_head=not args.zero_head
+        layers=args.layers,
+        epochs=args.epochs,
+        lr=args.lr,
+        head_lr=args.head_lr,
+        start_head=not args.zero_head,
     )
 
     with open(args.data, encoding="utf-8") as fh:

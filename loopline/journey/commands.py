@@ -63,6 +63,8 @@ def cmd_train_intent(args: argparse.Namespace) -> int:
     tune = TuneSettings()
     if args.epochs is not None:
         tune.epochs = args.epochs
+    if args.layers is not None:
+        tune.layers = args.layers
     report = train_and_save(
         texts, labels, args.out, embed_c=args.embed_c, text_c=args.text_c, tune=tune
     )
@@ -100,7 +102,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     intent.add_argument(
         "--epochs",
         type=int,
-        help="epochs of fine-tuning the encoder's top layer (default 3; 0: keep it frozen)",
+        help="epochs of fine-tuning the encoder's top layers (default 3; 0: keep it frozen)",
+    )
+    intent.add_argument(
+        "--layers",
+        type=int,
+        choices=(1, 2, 3, 4),
+        help="how many of the encoder's top layers learn (default 1)",
     )
     intent.set_defaults(func=cmd_train_intent)
 

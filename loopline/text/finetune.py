@@ -269,7 +269,7 @@ def _pad(hidden: Sequence[npt.NDArray[np.float32]]) -> tuple[Array, Array]:
 
 @dataclass
 class TuneSettings:
-    layers: int = 1  # how many of the top layers learn
+    layers: int = 1  # how many of the top layers learn (1 to 4: the views read layers 3-6)
     epochs: int = 3
     lr: float = 3e-4  # the encoder layers' Adam step
     head_lr: float = 1e-3

