@@ -211,14 +211,9 @@ class Prefix:
     views: npt.NDArray[np.float32]
 
 
-def frozen_columns(trainable: int, dim: int, view_count: int = 6) -> npt.NDArray[np.int64]:
-    """The view columns that the trainable layers do not change: the means of frozen layers
-    (views 0..3 are the means of layers 6, 5, 4, 3; views 4, 5 are CLS and max of layer 6)."""
-    frozen = [i for i in range(4) if i >= trainable]
-    return np.concatenate([np.arange(i * dim, (i + 1) * dim) for i in frozen]).astype(np.int64)
-
-
 def _trainable_columns(trainable: int, dim: int) -> npt.NDArray[np.int64]:
+    """The view columns the trainable layers change (views 0..3 are the means of layers 6, 5, 4,
+    3; views 4, 5 are CLS and max of layer 6); the others are read from the prefix."""
     order = [*range(trainable), 4, 5]
     return np.concatenate([np.arange(i * dim, (i + 1) * dim) for i in order]).astype(np.int64)
 
